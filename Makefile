@@ -1,0 +1,82 @@
+# Gift card provider for NewStore: every developer and CI entry point.
+# `make run` and `make test` work on a fresh clone: they create .venv and install what they need.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+CDK := node_modules/.bin/cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_CLI_NOTICES := false
+
+.PHONY: help venv run test test-long lint fmt build synth deploy destroy bench openapi import-stock clean
+
+help:
+	@echo "make run          serve the whole API locally on embedded moto (PORT=$(PORT))"
+	@echo "make test         lint + the whole offline test suite (creates .venv, installs everything)"
+	@echo "make test-long    the long reliability suites (hypothesis 5,000 examples, more load)"
+	@echo "make lint         ruff + mypy"
+	@echo "make build        build the Lambda layer without Docker (build/layer)"
+	@echo "make synth        synthesize the CloudFormation template offline (cdk.out/)"
+	@echo "make deploy       build + cdk deploy (needs AWS credentials; cdk bootstrap once per account/region)"
+	@echo "make destroy      cdk destroy (the table and secrets are retained)"
+	@echo "make bench        performance figures -> bench/results.json"
+	@echo "make openapi      regenerate docs/openapi.json from the models"
+	@echo "make import-stock CSV=cards.csv [ARGS='--dry-run']   import printed card stock"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+run: venv
+	PORT=$(PORT) $(PY) -m tools.local_api
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+fmt: venv
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+test: venv node_modules/.installed lint
+	$(PY) -m pytest -n 2 -q
+
+test-long: venv node_modules/.installed
+	GIFTCARD_LONG=1 $(PY) -m pytest -n 2 -q -m "not quick_only" tests/reliability
+
+build: venv
+	$(PY) -m tools.build_layer
+
+synth: venv node_modules/.installed build
+	$(CDK) synth --quiet
+
+deploy: venv node_modules/.installed build
+	$(CDK) deploy --require-approval never $(CDK_ARGS)
+
+destroy: venv node_modules/.installed
+	$(CDK) destroy $(CDK_ARGS)
+
+bench: venv build
+	$(PY) -m bench.run
+
+openapi: venv
+	$(PY) -m tools.openapi --write docs/openapi.json
+
+import-stock: venv
+	$(PY) -m tools.import_stock $(CSV) $(ARGS)
+
+clean:
+	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
