@@ -1,0 +1,16 @@
+"""API Gateway REQUEST authorizer: the API key in the configured header."""
+
+from typing import Any
+
+from giftcard.auth import Unauthenticated, authorize
+from giftcard.observability import logger
+from giftcard.settings import get_settings
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        return authorize(event, get_settings())
+    except Unauthenticated:
+        logger.info("request refused: missing or unknown API key")
+        # API Gateway's convention: exactly this message makes it answer 401.
+        raise Exception("Unauthorized") from None  # noqa: TRY002

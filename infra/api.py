@@ -1,0 +1,181 @@
+"""The REST API (v1): POST routes behind the API-key authorizer, contract-shaped gateway errors."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
+from constructs import Construct
+
+from infra.nag import acknowledge
+from infra.config import StackConfig
+from infra.functions import Functions, log_group
+
+
+def error_body(error_code: str, message: str) -> str:
+    """The contract's error body, as API Gateway and WAF send it."""
+    return json.dumps({"error_code": error_code, "message": message}, separators=(",", ":"))
+
+
+#: API Gateway's own answers, rewritten to the contract's error body. ``None`` keeps the status
+#: API Gateway chose (e.g. 502/504 for DEFAULT_5XX).
+GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
+    (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "Missing or invalid API key."),
+    # Our authorizer is the only source of a deny: for NewStore it means "key not accepted",
+    # and the contract answers every rejected key with 401.
+    (apigw.ResponseType.ACCESS_DENIED, "401", "unauthorized", "Missing or invalid API key."),
+    # The WAF's IP allow-list (when configured); not a contract outcome for NewStore itself.
+    (apigw.ResponseType.WAF_FILTERED, "403", "forbidden", "Request blocked."),
+    # API Gateway answers a path (or method) it does not know with 403 "Missing Authentication
+    # Token"; the contract says 404 not_found.
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "Unknown path."),
+    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", "Unknown path."),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "Request body too large."),
+    (apigw.ResponseType.THROTTLED, "429", "rate_limit", "Too many requests; retry later."),
+    (apigw.ResponseType.QUOTA_EXCEEDED, "429", "rate_limit", "Too many requests; retry later."),
+    (apigw.ResponseType.AUTHORIZER_FAILURE, "503", "retry_error", "Temporarily unavailable."),
+    (
+        apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR,
+        "503",
+        "retry_error",
+        "Temporarily unavailable.",
+    ),
+    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_request", "Invalid request body."),
+    # Only the 405 mock methods have request templates, so only they can answer 415.
+    (
+        apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE,
+        "405",
+        "method_not_allowed",
+        "Only POST is allowed.",
+    ),
+    (apigw.ResponseType.DEFAULT_4_XX, None, "invalid_request", "Invalid request."),
+    (apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", "Internal error."),
+)
+
+#: JSON access log line per request. No body, no header value: the key never reaches the logs.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTime",
+    "ip": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "errorType": "$context.error.responseType",
+    "errorMessage": "$context.error.message",
+    "authorizerStatus": "$context.authorizer.status",
+    "authorizerError": "$context.authorizer.error",
+    "keyId": "$context.authorizer.key_id",
+    "wafStatus": "$context.wafResponseCode",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+
+
+class Api(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StackConfig, functions: Functions
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = log_group(self, "AccessLogs", config.log_retention_days)
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            description="Gift card provider webhooks for NewStore",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Access logs need the account-level CloudWatch role; a fresh account has none.
+            cloud_watch_role=True,
+            deploy_options=apigw.StageOptions(
+                stage_name=config.stage_name,
+                throttling_rate_limit=config.throttle_rate,
+                throttling_burst_limit=config.throttle_burst,
+                tracing_enabled=config.tracing,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                # Data trace would log bodies (card numbers, PINs): never.
+                data_trace_enabled=False,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+            ),
+        )
+        self.stage = self.rest_api.deployment_stage
+
+        self.authorizer = apigw.RequestAuthorizer(
+            self,
+            "ApiKeyAuthorizer",
+            authorizer_name="api-key",
+            handler=functions.authorizer,
+            identity_sources=[apigw.IdentitySource.header(config.api_key_header)],
+            results_cache_ttl=Duration.seconds(config.authorizer_cache_seconds),
+        )
+
+        for response_type, status, error_code, message in GATEWAY_RESPONSES:
+            self.rest_api.add_gateway_response(
+                f"Gateway{response_type.response_type}",
+                type=response_type,
+                status_code=status,
+                templates={"application/json": error_body(error_code, message)},
+            )
+
+        method_not_allowed = apigw.MockIntegration(
+            request_templates={"application/json": '{"statusCode": 405}'},
+            passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+            integration_responses=[
+                apigw.IntegrationResponse(
+                    status_code="405",
+                    response_templates={
+                        "application/json": error_body(
+                            "method_not_allowed", "Only POST is allowed."
+                        )
+                    },
+                )
+            ],
+        )
+        self.routes: dict[str, apigw.Method] = {}
+        for webhook in functions.webhooks:
+            assert webhook.spec.path is not None
+            resource = self.rest_api.root.resource_for_path(webhook.spec.path)
+            self.routes[webhook.spec.path] = resource.add_method(
+                "POST",
+                apigw.LambdaIntegration(webhook.function, allow_test_invoke=False),
+                authorizer=self.authorizer,
+                authorization_type=apigw.AuthorizationType.CUSTOM,
+            )
+            # Any other method on a known path: 405 (after the key check, like every route).
+            resource.add_method(
+                "ANY",
+                method_not_allowed,
+                authorizer=self.authorizer,
+                authorization_type=apigw.AuthorizationType.CUSTOM,
+                method_responses=[apigw.MethodResponse(status_code="405")],
+            )
+
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG2",
+            "Bodies are validated by the pydantic models in each function, the one place that "
+            "answers with the contract's error body; an API Gateway model would duplicate the "
+            "schema and answer in its own shape.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-COG4",
+            "NewStore authenticates with an API key header (its gift_card configuration), "
+            "checked by the Lambda REQUEST authorizer; it cannot use Cognito.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level CloudWatch role needs the AWS managed "
+            "AmazonAPIGatewayPushToCloudWatchLogs policy: the documented way to enable access logs.",
+        )
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url

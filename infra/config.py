@@ -1,0 +1,213 @@
+"""Deployment configuration: every name and setting comes from CDK context, with a default here.
+
+Context is given in ``cdk.json``, ``cdk.context.json`` or on the command line
+(``cdk deploy -c throttle_rate=100``); command-line values arrive as strings, ``cdk.json`` values as
+JSON types, so every reader accepts both. ``docs/deploy.md`` lists the keys with these defaults.
+
+The service settings (``issued_cards_need_activation`` ...) are the snake_case names of the
+variables in ``giftcard.settings.ENVIRONMENT``; only the ones given in context are set on the
+functions, so the code's defaults apply otherwise. They are validated here, at synth time, with the
+same parser the functions use, so a bad value fails ``cdk synth`` instead of every cold start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from giftcard.settings import ENVIRONMENT, settings_from
+
+from infra import PROJECT_ROOT
+
+#: Variables the stack sets itself from its own resources or stack settings.
+STACK_OWNED_VARIABLES = frozenset(
+    {"TABLE_NAME", "KEYS_SECRET_ID", "API_KEYS_SECRET_ID", "API_KEY_HEADER", "MAX_BODY_BYTES"}
+)
+
+#: Context key -> environment variable for the service settings taken from context as given.
+SERVICE_SETTING_VARIABLES: dict[str, str] = {
+    name: variable
+    for variable, (name, _parse) in ENVIRONMENT.items()
+    if variable not in STACK_OWNED_VARIABLES
+}
+
+#: API Gateway caps a REST API body at 10 MB; WAF can inspect at most 64 KiB of it, so that is
+#: the largest limit the edge can enforce.
+WAF_MAX_INSPECTABLE_BODY = 64 * 1024
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything the constructs need; defaults are the documented ones."""
+
+    stack_name: str = "GiftCardProvider"
+    stage_name: str = "v1"
+    #: Empty: CloudFormation generates the table name (no clash with a retained old table).
+    table_name: str = ""
+    api_key_header: str = "Authorization"
+    authorizer_cache_seconds: int = 300
+    throttle_rate: int = 50
+    throttle_burst: int = 100
+    #: Requests per source IP per 5 minutes before WAF answers 429.
+    waf_rate_limit: int = 15000
+    waf_common_rules: bool = True
+    newstore_ip_allowlist: tuple[str, ...] = ()
+    max_body_bytes: int = 64 * 1024
+    alarm_email: str = ""
+    latency_p99_alarm_ms: int = 2000
+    pin_lockout_alarm_threshold: int = 10
+    log_retention_days: int = 90
+    log_level: str = "INFO"
+    tracing: bool = True
+    lambda_memory_mb: int = 512
+    lambda_timeout_seconds: int = 10
+    reservation_expiry_rate_minutes: int = 15
+    reservation_expiry_timeout_seconds: int = 60
+    functions_dir: Path = PROJECT_ROOT / "functions"
+    layer_asset_dir: Path = PROJECT_ROOT / "build" / "layer"
+    #: Environment variables for the service settings given in context (validated).
+    service_environment: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _HEADER_NAME.match(self.api_key_header):
+            raise ValueError(f"api_key_header is not a header name: {self.api_key_header!r}")
+        if self.log_level not in _LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {sorted(_LOG_LEVELS)}")
+        if not 0 <= self.authorizer_cache_seconds <= 3600:
+            raise ValueError("authorizer_cache_seconds must be within 0..3600 (API Gateway limit)")
+        if not 1024 <= self.max_body_bytes <= WAF_MAX_INSPECTABLE_BODY:
+            raise ValueError(
+                f"max_body_bytes must be within 1024..{WAF_MAX_INSPECTABLE_BODY}: "
+                "WAF cannot inspect more of a body than 64 KiB"
+            )
+        if not 10 <= self.waf_rate_limit <= 2_000_000_000:
+            raise ValueError("waf_rate_limit must be within 10..2000000000 (AWS WAF limits)")
+        if self.throttle_rate <= 0 or self.throttle_burst <= 0:
+            raise ValueError("throttle_rate and throttle_burst must be positive")
+        if not 128 <= self.lambda_memory_mb <= 10240:
+            raise ValueError("lambda_memory_mb must be within 128..10240")
+        if not 1 <= self.lambda_timeout_seconds <= 29:
+            raise ValueError("lambda_timeout_seconds must be within 1..29 (API Gateway timeout)")
+        if not 1 <= self.reservation_expiry_timeout_seconds <= 900:
+            raise ValueError("reservation_expiry_timeout_seconds must be within 1..900")
+        if self.reservation_expiry_rate_minutes < 1:
+            raise ValueError("reservation_expiry_rate_minutes must be at least 1")
+        if self.log_retention_days not in RETENTION_DAYS_ALLOWED:
+            raise ValueError(
+                f"log_retention_days must be one of {sorted(RETENTION_DAYS_ALLOWED)} "
+                "(CloudWatch Logs retention values)"
+            )
+        for address in self.newstore_ip_allowlist:
+            ipaddress.ip_network(address, strict=False)  # raises ValueError on a bad entry
+        # Same parser as the functions' cold start: a bad value fails the synth, not production.
+        settings_from(
+            {
+                **self.service_environment,
+                "API_KEY_HEADER": self.api_key_header,
+                "MAX_BODY_BYTES": str(self.max_body_bytes),
+            }
+        )
+
+    @property
+    def ipv4_allowlist(self) -> list[str]:
+        return [_cidr(a) for a in self.newstore_ip_allowlist if _cidr(a).count(".") == 3]
+
+    @property
+    def ipv6_allowlist(self) -> list[str]:
+        return [_cidr(a) for a in self.newstore_ip_allowlist if ":" in _cidr(a)]
+
+
+#: CloudWatch Logs accepts only these retention periods.
+RETENTION_DAYS_ALLOWED = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+     3288, 3653}  # fmt: skip
+)
+
+
+def _cidr(address: str) -> str:
+    return str(ipaddress.ip_network(address.strip(), strict=False))
+
+
+def _as_bool(key: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"context {key}: not a boolean: {raw!r}")
+
+
+def _as_int(key: str, raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"context {key}: not an integer: {raw!r}")
+    try:
+        return int(str(raw).strip())
+    except ValueError as exc:
+        raise ValueError(f"context {key}: not an integer: {raw!r}") from exc
+
+
+def _as_list(raw: Any) -> tuple[str, ...]:
+    """A JSON list, a JSON-encoded list (``-c key='["a","b"]'``) or a comma-separated string."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("["):
+            raw = json.loads(text)
+        else:
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+    if not isinstance(raw, list | tuple):
+        raise ValueError(f"not a list: {raw!r}")
+    return tuple(str(part).strip() for part in raw if str(part).strip())
+
+
+def setting_to_environment(raw: Any) -> str:
+    """A context value as the string the settings parser reads (see giftcard.settings)."""
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, list | tuple):
+        return ",".join(str(part) for part in raw)
+    if isinstance(raw, dict):
+        return ",".join(f"{code}={amount}" for code, amount in raw.items())
+    return str(raw)
+
+
+def config_from_context(context: Mapping[str, Any]) -> StackConfig:
+    """Build the configuration from a mapping of context values (missing keys: defaults)."""
+    defaults = StackConfig.__dataclass_fields__
+    values: dict[str, Any] = {}
+    for key, spec in defaults.items():
+        if key == "service_environment" or key not in context or context[key] is None:
+            continue
+        raw = context[key]
+        if spec.type in ("bool",):
+            values[key] = _as_bool(key, raw)
+        elif spec.type in ("int",):
+            values[key] = _as_int(key, raw)
+        elif spec.type == "tuple[str, ...]":
+            values[key] = _as_list(raw)
+        elif spec.type == "Path":
+            path = Path(str(raw))
+            values[key] = path if path.is_absolute() else PROJECT_ROOT / path
+        else:
+            values[key] = str(raw).strip()
+    values["service_environment"] = {
+        variable: setting_to_environment(context[key])
+        for key, variable in SERVICE_SETTING_VARIABLES.items()
+        if context.get(key) not in (None, "")
+    }
+    return StackConfig(**values)
+
+
+def context_keys() -> list[str]:
+    """Every context key the stack reads (stack settings, then service settings)."""
+    stack_keys = [k for k in StackConfig.__dataclass_fields__ if k != "service_environment"]
+    return stack_keys + list(SERVICE_SETTING_VARIABLES)

@@ -1,0 +1,260 @@
+"""One Lambda per webhook, each with its own role holding only the grants it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.nag import acknowledge
+from infra.config import StackConfig
+from infra.layer import ARCHITECTURE, RUNTIME
+from infra.secrets import Secrets
+from infra.storage import Storage
+
+#: Balance: one GetItem; a wrong PIN adds a conditional UpdateItem (failure counter).
+BALANCE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+#: Mutations are one TransactWriteItems: IAM checks each item's own action (Put, Update,
+#: ConditionCheck), so the transaction needs exactly these. BatchGetItem checks a generated
+#: number against existing cards; GetItem replays an idempotency record.
+TRANSACT_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
+)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A function folder under ``functions/`` and what it may touch."""
+
+    name: str
+    description: str
+    #: Route (POST) on the REST API; None for functions that are not webhooks.
+    path: str | None = None
+    table_actions: tuple[str, ...] = ()
+    query_open_reservations: bool = False
+    reads_key_material: bool = True
+    reads_api_keys: bool = False
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("balance", "Return a card's spendable balance", "/gift_card/balance",
+                 BALANCE_ACTIONS),
+    FunctionSpec("issue", "Issue a new gift card", "/gift_card/issue", TRANSACT_ACTIONS),
+    FunctionSpec("activate", "Activate a card from stock", "/gift_card/activate",
+                 TRANSACT_ACTIONS),
+    FunctionSpec("deactivate", "Deactivate a card, voiding its balance",
+                 "/gift_card/deactivate", TRANSACT_ACTIONS),
+    FunctionSpec("instrument_create", "Reserve funds on a card (financial instrument)",
+                 "/financial_instruments", TRANSACT_ACTIONS),
+    FunctionSpec("instrument_capture", "Capture reserved funds",
+                 "/financial_instruments/{instrument_id}/capture", TRANSACT_ACTIONS),
+    FunctionSpec("instrument_refund", "Refund captured funds",
+                 "/financial_instruments/{instrument_id}/refund", TRANSACT_ACTIONS),
+    FunctionSpec("instrument_revoke", "Release reserved funds",
+                 "/financial_instruments/{instrument_id}/revoke", TRANSACT_ACTIONS),
+    FunctionSpec("reservation_expiry", "Release reservations past their expiry (scheduled)",
+                 None, TRANSACT_ACTIONS, query_open_reservations=True),
+    FunctionSpec("authorizer", "API key authorizer (REQUEST)", None, (),
+                 reads_key_material=False, reads_api_keys=True),
+)  # fmt: skip
+
+AUTHORIZER = "authorizer"
+RESERVATION_EXPIRY = "reservation_expiry"
+
+_RETENTION: Mapping[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def log_group(scope: Construct, construct_id: str, days: int) -> logs.LogGroup:
+    """A log group with retention; kept after `cdk destroy` (audit trail) until it expires."""
+    return logs.LogGroup(
+        scope, construct_id, retention=_RETENTION[days], removal_policy=RemovalPolicy.RETAIN
+    )
+
+
+class WebhookFunction(Construct):
+    """A function from ``<functions_dir>/<name>/`` (only that folder is its asset)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: FunctionSpec,
+        config: StackConfig,
+        layer: lambda_.ILayerVersion,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        source = config.functions_dir / spec.name
+        if not (source / "handler.py").is_file():
+            raise FileNotFoundError(f"{source}/handler.py is missing (function {spec.name!r})")
+        self.log_group = log_group(self, "LogGroup", config.log_retention_days)
+        # Own role, no managed policy: logs, tracing and data grants are added explicitly.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"gift card provider: {spec.name} function",
+        )
+        self.log_group.grant_write(self.role)
+        timeout = (
+            config.reservation_expiry_timeout_seconds
+            if spec.name == RESERVATION_EXPIRY
+            else config.lambda_timeout_seconds
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=f"gift card provider: {spec.description}",
+            code=lambda_.Code.from_asset(str(source), exclude=["**/__pycache__", "*.pyc"]),
+            handler="handler.lambda_handler",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            memory_size=config.lambda_memory_mb,
+            timeout=Duration.seconds(timeout),
+            role=self.role,
+            log_group=self.log_group,
+            layers=[layer],
+            tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
+            environment=dict(environment),
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Pinned to python3.13: the layer is built and tested for 3.13 "
+            "(tools/build_layer.py); move runtime and layer together.",
+        )
+        if config.tracing:
+            acknowledge(
+                self.role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level "
+                "permissions; CDK adds them with Resource * when tracing is active.",
+            )
+
+
+class Functions(Construct):
+    """All functions of the service, keyed by name, with their data grants."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        storage: Storage,
+        secrets: Secrets,
+        layer: lambda_.ILayerVersion,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        environment = {
+            "TABLE_NAME": storage.table.table_name,
+            "KEYS_SECRET_ID": secrets.key_material.secret_arn,
+            "API_KEYS_SECRET_ID": secrets.api_keys.secret_arn,
+            "API_KEY_HEADER": config.api_key_header,
+            "MAX_BODY_BYTES": str(config.max_body_bytes),
+            **config.service_environment,
+            "POWERTOOLS_SERVICE_NAME": "giftcard",
+            "POWERTOOLS_METRICS_NAMESPACE": "GiftCards",
+            "POWERTOOLS_LOG_LEVEL": config.log_level,
+            "POWERTOOLS_TRACE_DISABLED": "false" if config.tracing else "true",
+        }
+        self.by_name: dict[str, WebhookFunction] = {}
+        for spec in FUNCTIONS:
+            construct = WebhookFunction(
+                self,
+                _pascal(spec.name),
+                spec=spec,
+                config=config,
+                layer=layer,
+                environment=environment,
+            )
+            role = construct.role
+            if spec.table_actions:
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        actions=list(spec.table_actions), resources=[storage.table.table_arn]
+                    )
+                )
+            if spec.query_open_reservations:
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        actions=["dynamodb:Query"], resources=[storage.open_reservations_index_arn]
+                    )
+                )
+            if spec.reads_key_material:
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        actions=["secretsmanager:GetSecretValue"],
+                        resources=[secrets.key_material.secret_arn],
+                    )
+                )
+            if spec.reads_api_keys:
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        actions=["secretsmanager:GetSecretValue"],
+                        resources=[secrets.api_keys.secret_arn],
+                    )
+                )
+            self.by_name[spec.name] = construct
+
+        # The expiry job releases reservations nobody captured or revoked; a run that fails is
+        # simply repeated by the next one (the job is idempotent), so no retries are stacked up.
+        self.schedule = events.Rule(
+            self,
+            "ReservationExpirySchedule",
+            description="gift card provider: release expired reservations",
+            schedule=events.Schedule.rate(Duration.minutes(config.reservation_expiry_rate_minutes)),
+            targets=[targets.LambdaFunction(self.reservation_expiry, retry_attempts=0)],
+        )
+
+    @property
+    def webhooks(self) -> list[WebhookFunction]:
+        return [f for f in self.by_name.values() if f.spec.path is not None]
+
+    @property
+    def authorizer(self) -> lambda_.Function:
+        return self.by_name[AUTHORIZER].function
+
+    @property
+    def reservation_expiry(self) -> lambda_.Function:
+        return self.by_name[RESERVATION_EXPIRY].function
+
+
+def _pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))

@@ -1,0 +1,264 @@
+"""Alarms to an encrypted SNS topic, and one dashboard."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.api import Api
+from infra.config import StackConfig
+from infra.functions import RESERVATION_EXPIRY, Functions
+from infra.storage import Storage
+from infra.waf import Waf
+
+FIVE_MINUTES = Duration.minutes(5)
+#: Custom metric the functions emit (Powertools Metrics: namespace + "service" dimension).
+METRICS_NAMESPACE = "GiftCards"
+SERVICE_DIMENSION = {"service": "giftcard"}
+#: DynamoDB operations the functions call (SystemErrors is reported per operation).
+TABLE_OPERATIONS = (
+    dynamodb.Operation.GET_ITEM,
+    dynamodb.Operation.BATCH_GET_ITEM,
+    dynamodb.Operation.PUT_ITEM,
+    dynamodb.Operation.UPDATE_ITEM,
+    dynamodb.Operation.QUERY,
+    dynamodb.Operation.TRANSACT_WRITE_ITEMS,
+)
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        storage: Storage,
+        functions: Functions,
+        api: Api,
+        waf: Waf,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # CloudWatch cannot publish to a topic encrypted with the AWS managed aws/sns key (its
+        # policy is fixed), so the topic gets its own key that lets CloudWatch use it.
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="Gift card provider: alarm topic encryption",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],  # in a key policy, "*" means this key
+            )
+        )
+        self.topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name="Gift card provider alarms",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        notify = cw_actions.SnsAction(self.topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        def alarm(
+            name: str,
+            metric: cloudwatch.IMetric,
+            *,
+            threshold: float,
+            description: str,
+            periods: int = 1,
+            comparison: cloudwatch.ComparisonOperator = (
+                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+            ),
+            missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+        ) -> None:
+            created = cloudwatch.Alarm(
+                self,
+                name,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=periods,
+                datapoints_to_alarm=periods,
+                comparison_operator=comparison,
+                treat_missing_data=missing,
+                alarm_description=description,
+            )
+            created.add_alarm_action(notify)
+            created.add_ok_action(notify)
+            self.alarms.append(created)
+
+        rest_api = api.rest_api
+        stage = api.stage.stage_name
+        alarm(
+            "Api5xx",
+            rest_api.metric_server_error(period=FIVE_MINUTES, statistic="Sum", stage=stage),
+            threshold=1,
+            description="API Gateway answered 5xx (internal_error/retry_error or gateway errors)",
+        )
+        alarm(
+            "ApiLatencyP99",
+            rest_api.metric_latency(period=FIVE_MINUTES, statistic="p99", stage=stage),
+            threshold=config.latency_p99_alarm_ms,
+            periods=3,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=f"p99 latency above {config.latency_p99_alarm_ms} ms for 15 minutes",
+        )
+
+        for name, construct in functions.by_name.items():
+            fn = construct.function
+            label = "".join(part.capitalize() for part in name.split("_"))
+            if name == RESERVATION_EXPIRY:
+                label = "ReservationExpiryJob"
+            alarm(
+                f"{label}Errors",
+                fn.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                threshold=1,
+                description=f"{name}: function errors (unhandled exceptions, timeouts)",
+            )
+            alarm(
+                f"{label}Throttles",
+                fn.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+                threshold=1,
+                description=f"{name}: invocations throttled (account concurrency)",
+            )
+        alarm(
+            "ReservationExpiryJobNotRunning",
+            functions.reservation_expiry.metric_invocations(
+                period=Duration.hours(1), statistic="Sum"
+            ),
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+            description="reservation expiry job did not run for an hour (schedule disabled?)",
+        )
+
+        table = storage.table
+        throttle_events = cloudwatch.MathExpression(
+            expression="reads + writes",
+            using_metrics={
+                "reads": table.metric("ReadThrottleEvents", period=FIVE_MINUTES, statistic="Sum"),
+                "writes": table.metric(
+                    "WriteThrottleEvents", period=FIVE_MINUTES, statistic="Sum"
+                ),
+            },
+            label="DynamoDB throttle events",
+            period=FIVE_MINUTES,
+        )
+        alarm(
+            "TableThrottles",
+            throttle_events,
+            threshold=1,
+            description="DynamoDB throttled reads or writes (on-demand limits reached)",
+        )
+        alarm(
+            "TableSystemErrors",
+            table.metric_system_errors_for_operations(
+                operations=list(TABLE_OPERATIONS),
+                period=FIVE_MINUTES,
+            ),
+            threshold=1,
+            description="DynamoDB answered with 5xx system errors",
+        )
+        pin_lockouts = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name="PinLockouts",
+            dimensions_map=SERVICE_DIMENSION,
+            statistic="Sum",
+            period=FIVE_MINUTES,
+        )
+        alarm(
+            "PinLockoutSpike",
+            pin_lockouts,
+            threshold=config.pin_lockout_alarm_threshold,
+            description="Many cards locked after wrong PINs: possible PIN guessing",
+        )
+
+        waf_blocked = cloudwatch.Metric(
+            namespace="AWS/WAFV2",
+            metric_name="BlockedRequests",
+            dimensions_map={
+                "WebACL": waf.web_acl.attr_name,
+                "Rule": "ALL",
+                "Region": rest_api.stack.region,
+            },
+            statistic="Sum",
+            period=FIVE_MINUTES,
+        )
+
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", default_interval=Duration.hours(6)
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[
+                    rest_api.metric_count(period=FIVE_MINUTES, stage=stage),
+                    rest_api.metric_client_error(period=FIVE_MINUTES, stage=stage),
+                    rest_api.metric_server_error(period=FIVE_MINUTES, stage=stage),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="API latency",
+                left=[
+                    rest_api.metric_latency(period=FIVE_MINUTES, statistic="p50", stage=stage),
+                    rest_api.metric_latency(period=FIVE_MINUTES, statistic="p99", stage=stage),
+                    rest_api.metric_integration_latency(
+                        period=FIVE_MINUTES, statistic="p99", stage=stage
+                    ),
+                ],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Function errors",
+                left=[
+                    f.function.metric_errors(period=FIVE_MINUTES, label=n)
+                    for n, f in functions.by_name.items()
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Function duration p99",
+                left=[
+                    f.function.metric_duration(period=FIVE_MINUTES, statistic="p99", label=n)
+                    for n, f in functions.by_name.items()
+                ],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="DynamoDB capacity and throttles",
+                left=[
+                    table.metric_consumed_read_capacity_units(period=FIVE_MINUTES),
+                    table.metric_consumed_write_capacity_units(period=FIVE_MINUTES),
+                ],
+                right=[throttle_events],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="PIN lockouts and WAF blocks",
+                left=[pin_lockouts],
+                right=[waf_blocked],
+                width=12,
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24),
+        )
+

@@ -1,0 +1,43 @@
+"""boto3 clients: created lazily on first use, reused across warm invocations.
+
+The endpoint comes from the standard ``AWS_ENDPOINT_URL`` variables (the local run points them at
+moto). DynamoDB calls are not retried by botocore: the service's own bounded, jittered retry loop
+decides (it must re-read state between attempts), and every call we make is one round trip.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    existing = _clients.get(service)
+    if existing is not None:
+        return existing
+    with _lock:
+        if service not in _clients:
+            import boto3
+            from botocore.config import Config
+
+            retries: dict[str, Any] = (
+                {"total_max_attempts": 1} if service == "dynamodb" else {"mode": "standard"}
+            )
+            config = Config(
+                connect_timeout=2,
+                read_timeout=5,
+                retries=retries,  # type: ignore[arg-type]
+                tcp_keepalive=True,
+                max_pool_connections=64,
+            )
+            _clients[service] = boto3.session.Session().client(service, config=config)
+        return _clients[service]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests, after starting or stopping a moto mock)."""
+    with _lock:
+        _clients.clear()

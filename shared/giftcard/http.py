@@ -1,0 +1,182 @@
+"""The edge: API Gateway proxy event in, proxy response out.
+
+``webhook(...)`` builds a Lambda entry point from a request model and one service function:
+parse and validate the body, build the ``Call``, run the function, and turn every error into the
+contract's error body in one place (``errors.reply_for``). Clients and settings are built on the
+first request and reused while the Lambda is warm.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from giftcard import aws, keys
+from giftcard.clock import Clock
+from giftcard.errors import (
+    InternalError,
+    InvalidRequest,
+    PayloadTooLarge,
+    Reply,
+    ServiceError,
+    reply_for,
+)
+from giftcard.jsonio import JSONError, loads
+from giftcard.observability import logger, metrics
+from giftcard.repository import Repository
+from giftcard.service import Call
+from giftcard.settings import Settings, get_settings
+
+M = TypeVar("M", bound=BaseModel)
+Operation = Callable[[Any, Call], Reply]
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass
+class Services:
+    """What a warm Lambda keeps between invocations. Tests pass their own."""
+
+    settings: Settings
+    repository: Repository
+    clock: Clock = field(default_factory=Clock)
+    sleep: Callable[[float], None] | None = None
+
+    @classmethod
+    def from_environment(cls) -> Services:
+        settings = get_settings()
+        return cls(settings=settings, repository=Repository(settings.table_name))
+
+    def call(self, request_id: str, key_id: str) -> Call:
+        settings = self.settings
+        call = Call(
+            settings=settings,
+            repository=self.repository,
+            keys=keys.key_material(settings.keys_secret_id, settings.secrets_cache_seconds),
+            clock=self.clock,
+            request_id=request_id,
+            key_id=key_id,
+        )
+        if self.sleep is not None:
+            call.sleep = self.sleep
+        return call
+
+
+_services: Services | None = None
+
+
+def services() -> Services:
+    global _services
+    if _services is None:
+        _services = Services.from_environment()
+    return _services
+
+
+def reset() -> None:
+    """Forget everything cached in this process (tests; the local run after reconfiguring)."""
+    global _services
+    _services = None
+    get_settings.cache_clear()
+    aws.reset_clients()
+    keys.secrets.clear()
+
+
+def response(answer: Reply) -> dict[str, Any]:
+    return {"statusCode": answer.status, "headers": dict(JSON_HEADERS), "body": answer.body}
+
+
+def request_body(event: dict[str, Any], max_bytes: int) -> Any:
+    raw = event.get("body")
+    if raw is None:
+        raise InvalidRequest("The request body must be a JSON object.")
+    if event.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidRequest("The request body is not valid base64.") from exc
+    else:
+        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if len(data) > max_bytes:
+        raise PayloadTooLarge()
+    try:
+        return loads(data)
+    except JSONError as exc:
+        raise InvalidRequest("The request body is not valid JSON.") from exc
+
+
+def validation_message(error: ValidationError) -> str:
+    """Where and what, never the offending value (it may be a card number or PIN)."""
+    problems = []
+    for detail in error.errors(include_input=False, include_url=False)[:3]:
+        where = ".".join(str(part) for part in detail["loc"]) or "body"
+        what = _FRIENDLY.get(detail["type"], detail["msg"])
+        problems.append(f"{where}: {what}")
+    return "Invalid request: " + "; ".join(problems)
+
+
+_FRIENDLY = {
+    "is_instance_of": "must be a JSON number",
+    "decimal_type": "must be a JSON number",
+    "decimal_parsing": "must be a JSON number",
+    "finite_number": "must be a finite JSON number",
+    "string_type": "must be a string",
+    "missing": "is required",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+}
+
+
+def parse(model: type[M], event: dict[str, Any], max_bytes: int) -> M:
+    body = request_body(event, max_bytes)
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidRequest(validation_message(exc)) from exc
+
+
+def request_identity(event: dict[str, Any], context: Any) -> tuple[str, str]:
+    request_context = event.get("requestContext") or {}
+    request_id = (
+        getattr(context, "aws_request_id", None) or request_context.get("requestId") or uuid.uuid4().hex
+    )
+    authorizer = request_context.get("authorizer") or {}
+    return str(request_id), str(authorizer.get("key_id") or authorizer.get("principalId") or "")
+
+
+def webhook(
+    name: str, model: type[BaseModel], operation: Operation
+) -> Callable[..., dict[str, Any]]:
+    """A Lambda entry point ``lambda_handler(event, context, services=None)`` for one webhook."""
+
+    def run(event: dict[str, Any], context: Any, injected: Services | None = None) -> dict[str, Any]:
+        request_id, key_id = request_identity(event, context)
+        logger.append_keys(webhook=name, request_id=request_id, key_id=key_id or None)
+        try:
+            current = injected or services()
+            request = parse(model, event, current.settings.max_body_bytes)
+            answer = operation(request, current.call(request_id, key_id))
+        except ServiceError as error:
+            answer = reply_for(error)
+        except Exception:
+            logger.exception("unexpected failure")
+            answer = reply_for(InternalError())
+        log = logger.warning if answer.status >= 500 else logger.info
+        log("request answered", status=answer.status)
+        return response(answer)
+
+    @metrics.log_metrics
+    def lambda_handler(
+        event: dict[str, Any], context: Any, services: Services | None = None
+    ) -> dict[str, Any]:
+        return run(event, context, services)
+
+    lambda_handler.__name__ = f"{name}_handler"
+    return lambda_handler

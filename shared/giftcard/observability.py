@@ -1,0 +1,28 @@
+"""One Logger and one Metrics for the whole service (Powertools).
+
+Logs are JSON lines with keyword fields and the request id as correlation id. A card appears
+only as its last 4 digits (``card_last4``); numbers, PINs, keys and e-mails are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+from aws_lambda_powertools import Logger, Metrics
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "giftcard")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "GiftCards")
+
+# A request that emits no metric is normal here (most do not).
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+#: Custom metric names (the stack alarms on PinLockouts).
+PIN_LOCKOUTS = "PinLockouts"
+PIN_FAILURES = "PinFailures"
+REPLAYS = "IdempotentReplays"
+RETRIES_EXHAUSTED = "StorageRetriesExhausted"
+RESERVATIONS_EXPIRED = "ReservationsExpired"

@@ -1,0 +1,543 @@
+"""The gift card webhooks: balance, issue, activate, deactivate.
+
+Each function takes a validated request model and a ``Call`` (settings, repository, keys, clock,
+request identity) and returns the ``Reply``. No API Gateway event and no boto3 in here: storage
+is the repository's interface.
+
+Idempotency: every mutation commits its response together with its effect (one transaction).
+A retry with the same key meets the stored record and replays it byte for byte, whatever its
+parameters. Business errors decided against stored state are stored too (the transaction
+asserts the card is still as read), so a retry cannot get a different answer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from giftcard import money
+from giftcard.cards import (
+    Card,
+    CardState,
+    generate_number,
+    generate_pin,
+    last4,
+    luhn_valid,
+    normalize_number,
+)
+from giftcard.clock import Clock, Instant
+from giftcard.errors import (
+    BusinessError,
+    CardAlreadyActive,
+    CardDeactivated,
+    CardExpired,
+    CardNotActive,
+    CardNotFound,
+    InvalidCard,
+    Reply,
+    RetryError,
+    reply_for,
+)
+from giftcard.jsonio import dumps
+from giftcard.keys import KeyMaterial, idempotency_key_hash
+from giftcard.models import (
+    ActivatedIdentifier,
+    ActivateRequest,
+    ActivateResponse,
+    BalanceRequest,
+    BalanceResponse,
+    Customer,
+    DeactivateRequest,
+    DeactivateResponse,
+    IssuedIdentifier,
+    IssueRequest,
+    IssueResponse,
+    MoneyOut,
+)
+from giftcard.observability import PIN_FAILURES, PIN_LOCKOUTS, REPLAYS, RETRIES_EXHAUSTED, logger, metrics
+from giftcard.repository import (
+    CardCheck,
+    CardConflict,
+    CardCreate,
+    CardUpdate,
+    InstrumentConflict,
+    LedgerEntry,
+    NewRecord,
+    RecordExists,
+    Repository,
+    StorageBusy,
+    StoredRecord,
+    Write,
+    card_pk,
+    record_pk,
+)
+from giftcard.settings import Settings
+
+T = TypeVar("T")
+
+_BACKOFF_BASE_SECONDS = 0.005
+_BACKOFF_CAP_SECONDS = 0.15
+_ISSUE_NUMBER_ATTEMPTS = 5
+
+
+@dataclass
+class Call:
+    """Everything one request needs, built by the handler (tests build their own)."""
+
+    settings: Settings
+    repository: Repository
+    keys: KeyMaterial
+    clock: Clock = field(default_factory=Clock)
+    request_id: str = ""
+    key_id: str = ""
+    sleep: Callable[[float], None] = time.sleep
+
+    def now(self) -> Instant:
+        return self.clock.now()
+
+
+class _Again(Exception):
+    """State moved between read and write: decide again."""
+
+
+def with_retries(call: Call, attempt: Callable[[], T]) -> T:
+    """Run ``attempt`` until it decides, at most ``storage_max_attempts`` times.
+
+    Throttling, transaction conflicts and lost races back off with full jitter; each attempt
+    re-reads what it depends on. Nothing is half-done: an attempt commits all or nothing.
+    """
+    attempts = call.settings.storage_max_attempts
+    for index in range(attempts):
+        try:
+            return attempt()
+        except (StorageBusy, CardConflict, InstrumentConflict, _Again) as exc:
+            if index + 1 == attempts:
+                logger.warning("storage retries exhausted", reason=type(exc).__name__, attempts=attempts)
+                metrics.add_metric(name=RETRIES_EXHAUSTED, unit="Count", value=1)
+                break
+            call.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**index)))
+    raise RetryError()
+
+
+def reply(status: int, model: BaseModel) -> Reply:
+    return Reply(status, dumps(model.model_dump()))
+
+
+def card_lookup_for(raw_number: str, keys: KeyMaterial) -> tuple[str, str] | None:
+    """(normalized number, lookup) for a plausible number; None for one that can't be a card."""
+    number = normalize_number(raw_number)
+    if number is None or not luhn_valid(number):
+        return None
+    return number, keys.card_lookup(number)
+
+
+class Idempotency:
+    """The idempotency record of one mutating request.
+
+    Without a client key, the record is keyed by the request id: our own retry after a lost
+    response (timeout after commit) then replays instead of executing twice.
+    """
+
+    def __init__(self, call: Call, endpoint: str, key: str | None, request: BaseModel) -> None:
+        self.call = call
+        self.endpoint = endpoint
+        self.keyed = key is not None
+        raw_key = key if key is not None else f"request:{call.request_id or id(request)}"
+        self.pk = record_pk(endpoint, idempotency_key_hash(endpoint, raw_key))
+        canonical = json.dumps(
+            request.model_dump(mode="json", exclude={"idempotence_key", "idempotency_key"}),
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        self.params_hash = call.keys.params_hash(f"{endpoint}\n{canonical}")
+
+    def record(self, answer: Reply) -> NewRecord:
+        now = self.call.now().seconds
+        retention = self.call.settings.idempotency_retention_days * 86400
+        return NewRecord(
+            pk=self.pk,
+            status=answer.status,
+            body_sealed=self.call.keys.seal(answer.body, self.pk),
+            params_hash=self.params_hash,
+            created_at=now,
+            expires_at=now + retention,
+        )
+
+    def replay(self, stored: StoredRecord) -> Reply:
+        if stored.params_hash != self.params_hash:
+            logger.warning(
+                "idempotency key reused with different parameters; replaying the first response",
+                endpoint=self.endpoint,
+                stored_status=stored.status,
+            )
+        metrics.add_metric(name=REPLAYS, unit="Count", value=1)
+        return Reply(stored.status, self.call.keys.unseal(stored.body_sealed, self.pk))
+
+    def live(self, stored: StoredRecord | None) -> StoredRecord | None:
+        return stored if stored is not None and stored.live(self.call.now().seconds) else None
+
+    def commit(self, answer: Reply, write: Write) -> Reply:
+        """Commit ``write`` with this record holding ``answer``; replay if the key was used."""
+        try:
+            self.call.repository.commit(
+                Write(record=self.record(answer), card=write.card, instrument=write.instrument, entries=write.entries),
+                self.call.now().seconds,
+            )
+        except RecordExists as exc:
+            return self.replay(exc.record)
+        return answer
+
+    def fail(self, error: BusinessError, check: CardCheck | None) -> Reply:
+        """A business error decided against stored state: stored (when keyed) atomically with a
+        check that the card is still as read."""
+        answer = reply_for(error)
+        if not self.keyed:
+            return answer
+        return self.commit(answer, Write(card=check))
+
+
+def entry(
+    call: Call,
+    card: Card,
+    kind: str,
+    *,
+    record: str,
+    currency: str,
+    balance_after: int,
+    held_after: int | None = None,
+    store_id: str | None = None,
+    instrument_id: str = "",
+    at: Instant | None = None,
+) -> LedgerEntry:
+    held_after = card.held if held_after is None else held_after
+    amount = (balance_after + held_after) - (card.balance + card.held)
+    return LedgerEntry(
+        lookup=card.lookup,
+        kind=kind,
+        amount=amount,
+        currency=currency,
+        balance_before=card.balance,
+        balance_after=balance_after,
+        held_before=card.held,
+        held_after=held_after,
+        created_at=(at or call.now()).iso_micro,
+        record_pk=record,
+        request_id=call.request_id,
+        key_id=call.key_id,
+        store_id=store_id or "",
+        instrument_id=instrument_id,
+    )
+
+
+def _expiry(call: Call, now: Instant) -> str | None:
+    days = call.settings.card_expiry_days
+    return now.plus(days * 86400).iso if days else None
+
+
+def _store_id(metadata: object) -> str | None:
+    return getattr(metadata, "store_id", None)
+
+
+def _seal_customer(call: Call, lookup: str, customer: Customer | None) -> bytes | None:
+    if customer is None:
+        return None
+    return call.keys.seal(dumps(customer.model_dump(mode="json", exclude_none=True)), card_pk(lookup))
+
+
+# PIN check -----------------------------------------------------------------------------------------
+
+
+def verify_pin(call: Call, card: Card, pin: str | None) -> None:
+    """The contract's PIN rule for a card that has a PIN: lockout first, then the PIN.
+
+    A missing PIN is refused but not counted. A wrong PIN is counted with a conditional write
+    against the counter as read; a lost race raises ``CardConflict`` and the caller re-reads.
+    """
+    now = call.now().seconds
+    if not pin:
+        raise InvalidCard()
+    if card.locked(now):
+        logger.info("pin check refused: locked", card_last4=card.last4)
+        raise InvalidCard()
+    assert card.pin_hash is not None
+    if not call.keys.pin_matches(card.pin_hash, card.lookup, pin):
+        settings = call.settings
+        locked = call.repository.record_pin_failure(
+            card, now, settings.pin_max_failures, settings.pin_lockout_seconds
+        )
+        metrics.add_metric(name=PIN_FAILURES, unit="Count", value=1)
+        if locked:
+            metrics.add_metric(name=PIN_LOCKOUTS, unit="Count", value=1)
+            logger.warning("pin checks locked after repeated failures", card_last4=card.last4)
+        raise InvalidCard()
+    if card.pin_failures:
+        call.repository.reset_pin_failures(card)
+
+
+# Return balance ------------------------------------------------------------------------------------
+
+
+def balance(request: BalanceRequest, call: Call) -> Reply:
+    """Spendable balance. Checks in the contract's order: card, PIN (lockout first), state."""
+    found = card_lookup_for(request.identifier.number, call.keys)
+    if found is None:
+        raise InvalidCard()
+    _number, lookup = found
+
+    def attempt() -> Reply:
+        card = call.repository.get_card(lookup)
+        if card is None:
+            raise InvalidCard()
+        if card.has_pin:
+            verify_pin(call, card, request.identifier.pin)
+        if card.state is CardState.INACTIVE:
+            raise CardNotActive()
+        if card.state is CardState.DEACTIVATED:
+            raise CardDeactivated()
+        if card.expired(call.now().iso):
+            raise CardExpired()
+        assert card.currency is not None
+        logger.info(
+            "balance answered", card_last4=card.last4, store_id=_store_id(request.metadata)
+        )
+        return reply(
+            200,
+            BalanceResponse(value=money.to_major(card.balance, card.currency), currency=card.currency),
+        )
+
+    return with_retries(call, attempt)
+
+
+# Issue -----------------------------------------------------------------------------------------------
+
+
+def issue(request: IssueRequest, call: Call) -> Reply:
+    """A new card with a generated number and PIN, active and funded (or, with the
+    ``issued cards need activation`` setting and ``original_operation = activation``,
+    inactive and unfunded until a later activate)."""
+    settings = call.settings
+    currency = request.amount.currency
+    amount = money.to_minor(request.amount.value, currency, settings)
+    original_operation = request.metadata.original_operation if request.metadata else None
+    unfunded = settings.issued_cards_need_activation and original_operation == "activation"
+    idempotency = Idempotency(call, "issue", request.idempotence_key, request)
+    store_id = _store_id(request.metadata)
+
+    def attempt() -> Reply:
+        for _ in range(_ISSUE_NUMBER_ATTEMPTS):
+            now = call.now()
+            number = generate_number(settings.card_number_prefix, settings.card_number_length)
+            pin = generate_pin(settings.pin_length)
+            lookup = call.keys.card_lookup(number)
+            card = Card(
+                lookup=lookup,
+                state=CardState.INACTIVE if unfunded else CardState.ACTIVE,
+                last4=last4(number),
+                currency=None if unfunded else currency,
+                balance=0 if unfunded else amount,
+                version=1,
+                pin_hash=call.keys.pin_hash(lookup, pin),
+                created_at=now.iso,
+                activated_at=None if unfunded else now.iso,
+                expires_at=None if unfunded else _expiry(call, now),
+                source="issued",
+            )
+            answer = reply(
+                200,
+                IssueResponse(
+                    identifier=IssuedIdentifier(number=number, pin=pin),
+                    amount=MoneyOut(value=money.to_major(amount, currency), currency=currency),
+                ),
+            )
+            empty = Card(lookup=lookup, state=CardState.INACTIVE, last4=card.last4)
+            entries = (
+                []
+                if unfunded
+                else [
+                    entry(
+                        call,
+                        empty,
+                        "issue",
+                        record=idempotency.pk,
+                        currency=currency,
+                        balance_after=amount,
+                        store_id=store_id,
+                        at=now,
+                    )
+                ]
+            )
+            try:
+                result = idempotency.commit(
+                    answer,
+                    Write(
+                        card=CardCreate(card, _seal_customer(call, lookup, request.customer)),
+                        entries=entries,
+                    ),
+                )
+            except CardConflict:
+                logger.warning("generated card number collided; drawing another")
+                continue
+            if result is answer:
+                logger.info(
+                    "card issued",
+                    card_last4=card.last4,
+                    state=str(card.state),
+                    store_id=store_id,
+                    original_operation=original_operation,
+                )
+            return result
+        raise _Again()
+
+    return with_retries(call, attempt)
+
+
+# Activate ------------------------------------------------------------------------------------------
+
+
+def activate(request: ActivateRequest, call: Call) -> Reply:
+    """Activate an inactive card (printed stock, or issued inactive) and load its amount.
+
+    One transaction without a prior read: the card update is conditioned on the card being
+    inactive (or absent, when unknown numbers may be registered); if that fails, the stored card
+    comes back with the failure and decides the error.
+    """
+    settings = call.settings
+    currency = request.amount.currency
+    amount = money.to_minor(request.amount.value, currency, settings)
+    idempotency = Idempotency(call, "activate", request.idempotence_key, request)
+    found = card_lookup_for(request.card_number, call.keys)
+    store_id = _store_id(request.metadata)
+    if found is None:
+        return with_retries(call, lambda: idempotency.fail(CardNotFound(), None))
+    number, lookup = found
+    answer = reply(200, ActivateResponse(identifier=ActivatedIdentifier(number=number)))
+
+    def attempt() -> Reply:
+        now = call.now()
+        inactive = Card(lookup=lookup, state=CardState.INACTIVE, last4=last4(number))
+        update = CardUpdate(
+            lookup=lookup,
+            set={
+                "state": CardState.ACTIVE,
+                "currency": currency,
+                "balance": amount,
+                "held": 0,
+                "activated_at": now.iso,
+                **({"expires_at": exp} if (exp := _expiry(call, now)) else {}),
+            },
+            expect_states=(CardState.INACTIVE,),
+            allow_missing=settings.register_unknown_on_activation,
+            set_if_missing={
+                "type": "card",
+                "last4": last4(number),
+                "created_at": now.iso,
+                "source": "registered",
+                "pin_failures": 0,
+                "pin_locked_until": 0,
+            },
+            customer_sealed=_seal_customer(call, lookup, request.customer),
+        )
+        activation = entry(
+            call,
+            inactive,
+            "activate",
+            record=idempotency.pk,
+            currency=currency,
+            balance_after=amount,
+            store_id=store_id,
+            at=now,
+        )
+        try:
+            result = idempotency.commit(answer, Write(card=update, entries=[activation]))
+        except CardConflict as conflict:
+            stored = conflict.card
+            error: BusinessError
+            if stored is None:
+                error = CardNotFound()
+            elif stored.state is CardState.ACTIVE:
+                error = CardAlreadyActive()
+            elif stored.state is CardState.DEACTIVATED:
+                error = CardDeactivated()
+            else:
+                raise _Again() from conflict
+            logger.info("activation refused", card_last4=last4(number), error_code=error.error_code)
+            return idempotency.fail(error, CardCheck(lookup, stored.version if stored else None))
+        if result is answer:
+            logger.info("card activated", card_last4=last4(number), store_id=store_id)
+        return result
+
+    return with_retries(call, attempt)
+
+
+# Deactivate ----------------------------------------------------------------------------------------
+
+
+def deactivate(request: DeactivateRequest, call: Call) -> Reply:
+    """Deactivate a card (terminal) and void its spendable balance in the ledger.
+
+    Reads the card and the idempotency record in one call (the voided amount must be known for
+    the ledger entry), then commits conditioned on the card's version. Reserved money stays
+    capturable (redemption).
+    """
+    idempotency = Idempotency(call, "deactivate", request.idempotence_key, request)
+    found = card_lookup_for(request.card_number, call.keys)
+    if found is None:
+        return with_retries(call, lambda: idempotency.fail(InvalidCard(), None))
+    _number, lookup = found
+
+    def attempt() -> Reply:
+        card, stored, _ = call.repository.get_many(lookup, idempotency.pk)
+        if (live := idempotency.live(stored)) is not None:
+            return idempotency.replay(live)
+        if card is None:
+            return idempotency.fail(InvalidCard(), CardCheck(lookup, None))
+        if request.pin and card.has_pin:
+            try:
+                verify_pin(call, card, request.pin)
+            except InvalidCard as refused:
+                return idempotency.fail(refused, None)
+        if card.state is CardState.DEACTIVATED:
+            assert card.deactivated_at is not None
+            answer = reply(200, DeactivateResponse(deactivated_at=card.deactivated_at))
+            return _store_plain(idempotency, answer, card)
+        now = call.now()
+        answer = reply(200, DeactivateResponse(deactivated_at=now.iso))
+        void = entry(
+            call,
+            card,
+            "deactivate_void",
+            record=idempotency.pk,
+            currency=card.currency or "",
+            balance_after=0,
+            store_id=request.store_id,
+            at=now,
+        )
+        update = CardUpdate(
+            lookup=lookup,
+            set={"state": CardState.DEACTIVATED, "balance": 0, "deactivated_at": now.iso},
+            expect_version=card.version,
+        )
+        result = idempotency.commit(answer, Write(card=update, entries=[void]))
+        if result is answer:
+            logger.info(
+                "card deactivated",
+                card_last4=card.last4,
+                voided_minor=card.balance,
+                store_id=request.store_id,
+            )
+        return result
+
+    return with_retries(call, attempt)
+
+
+def _store_plain(idempotency: Idempotency, answer: Reply, card: Card) -> Reply:
+    """Store an answer that changes nothing (deactivating a deactivated card), if keyed."""
+    if not idempotency.keyed:
+        return answer
+    return idempotency.commit(answer, Write(card=CardCheck(card.lookup, card.version)))
