@@ -103,16 +103,16 @@ class Monitoring(Construct):
             self.alarms.append(created)
 
         rest_api = api.rest_api
-        stage = api.stage.stage_name
+        stage = api.stage
         alarm(
             "Api5xx",
-            rest_api.metric_server_error(period=FIVE_MINUTES, statistic="Sum", stage=stage),
+            stage.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
             threshold=1,
             description="API Gateway answered 5xx (internal_error/retry_error or gateway errors)",
         )
         alarm(
             "ApiLatencyP99",
-            rest_api.metric_latency(period=FIVE_MINUTES, statistic="p99", stage=stage),
+            stage.metric_latency(period=FIVE_MINUTES, statistic="p99"),
             threshold=config.latency_p99_alarm_ms,
             periods=3,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -192,7 +192,7 @@ class Monitoring(Construct):
             namespace="AWS/WAFV2",
             metric_name="BlockedRequests",
             dimensions_map={
-                "WebACL": waf.web_acl.attr_name,
+                "WebACL": waf.web_acl_name,
                 "Rule": "ALL",
                 "Region": rest_api.stack.region,
             },
@@ -207,19 +207,19 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="API requests and errors",
                 left=[
-                    rest_api.metric_count(period=FIVE_MINUTES, stage=stage),
-                    rest_api.metric_client_error(period=FIVE_MINUTES, stage=stage),
-                    rest_api.metric_server_error(period=FIVE_MINUTES, stage=stage),
+                    stage.metric_count(period=FIVE_MINUTES),
+                    stage.metric_client_error(period=FIVE_MINUTES),
+                    stage.metric_server_error(period=FIVE_MINUTES),
                 ],
                 width=12,
             ),
             cloudwatch.GraphWidget(
                 title="API latency",
                 left=[
-                    rest_api.metric_latency(period=FIVE_MINUTES, statistic="p50", stage=stage),
-                    rest_api.metric_latency(period=FIVE_MINUTES, statistic="p99", stage=stage),
-                    rest_api.metric_integration_latency(
-                        period=FIVE_MINUTES, statistic="p99", stage=stage
+                    stage.metric_latency(period=FIVE_MINUTES, statistic="p50"),
+                    stage.metric_latency(period=FIVE_MINUTES, statistic="p99"),
+                    stage.metric_integration_latency(
+                        period=FIVE_MINUTES, statistic="p99"
                     ),
                 ],
                 width=12,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_cdk import Fn
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -171,6 +172,11 @@ class Waf(Construct):
         self.association = wafv2.CfnWebACLAssociation(
             self, "Association", resource_arn=stage.stage_arn, web_acl_arn=self.web_acl.attr_arn
         )
+
+    @property
+    def web_acl_name(self) -> str:
+        """The generated name (``Ref`` of a web ACL is ``name|id|scope``)."""
+        return Fn.select(0, Fn.split("|", self.web_acl.ref))
 
 
 def _managed(

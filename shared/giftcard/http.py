@@ -136,6 +136,9 @@ def parse(model: type[M], event: dict[str, Any], max_bytes: int) -> M:
     body = request_body(event, max_bytes)
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    # Path parameters (e.g. {instrument_id}) are part of the request; the path wins over the body.
+    for name, value in (event.get("pathParameters") or {}).items():
+        body[name] = value
     try:
         return model.model_validate(body)
     except ValidationError as exc:
