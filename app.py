@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK entry point (cdk.json runs it): ``make synth`` / ``make deploy``. Settings: docs/deploy.md."""
+"""CDK entry point, run by cdk.json (``make synth``, ``make deploy``); settings: docs/deploy.md."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "shared"))
 
-from infra.stack import build_app  # noqa: E402
+from infra.stack import build_app
 
 if __name__ == "__main__":
     app, _stack = build_app()

@@ -8,9 +8,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
 
-from infra.nag import acknowledge
 from infra.config import StackConfig
 from infra.functions import Functions, log_group
+from infra.nag import acknowledge
 
 
 def error_body(error_code: str, message: str) -> str:
@@ -173,7 +173,8 @@ class Api(Construct):
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
             "AmazonAPIGatewayPushToCloudWatchLogs]",
             "API Gateway's account-level CloudWatch role needs the AWS managed "
-            "AmazonAPIGatewayPushToCloudWatchLogs policy: the documented way to enable access logs.",
+            "AmazonAPIGatewayPushToCloudWatchLogs policy, the documented way to enable "
+            "access logs.",
         )
 
     @property

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from giftcard.settings import ENVIRONMENT, settings_from
+from aws_cdk import aws_logs as logs
 
+from giftcard.settings import ENVIRONMENT, settings_from
 from infra import PROJECT_ROOT
 
 #: Variables the stack sets itself from its own resources or stack settings.
@@ -100,9 +101,9 @@ class StackConfig:
             raise ValueError("reservation_expiry_timeout_seconds must be within 1..900")
         if self.reservation_expiry_rate_minutes < 1:
             raise ValueError("reservation_expiry_rate_minutes must be at least 1")
-        if self.log_retention_days not in RETENTION_DAYS_ALLOWED:
+        if self.log_retention_days not in RETENTION_DAYS:
             raise ValueError(
-                f"log_retention_days must be one of {sorted(RETENTION_DAYS_ALLOWED)} "
+                f"log_retention_days must be one of {sorted(RETENTION_DAYS)} "
                 "(CloudWatch Logs retention values)"
             )
         for address in self.newstore_ip_allowlist:
@@ -126,10 +127,30 @@ class StackConfig:
 
 
 #: CloudWatch Logs accepts only these retention periods.
-RETENTION_DAYS_ALLOWED = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-     3288, 3653}  # fmt: skip
-)
+RETENTION_DAYS: Mapping[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
 
 
 def _cidr(address: str) -> str:

@@ -13,9 +13,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.nag import acknowledge
-from infra.config import StackConfig
+from infra.config import RETENTION_DAYS, StackConfig
 from infra.layer import ARCHITECTURE, RUNTIME
+from infra.nag import acknowledge
 from infra.secrets import Secrets
 from infra.storage import Storage
 
@@ -72,36 +72,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
 AUTHORIZER = "authorizer"
 RESERVATION_EXPIRY = "reservation_expiry"
 
-_RETENTION: Mapping[int, logs.RetentionDays] = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
-
 
 def log_group(scope: Construct, construct_id: str, days: int) -> logs.LogGroup:
     """A log group with retention; kept after `cdk destroy` (audit trail) until it expires."""
     return logs.LogGroup(
-        scope, construct_id, retention=_RETENTION[days], removal_policy=RemovalPolicy.RETAIN
+        scope, construct_id, retention=RETENTION_DAYS[days], removal_policy=RemovalPolicy.RETAIN
     )
 
 

@@ -152,9 +152,7 @@ class Monitoring(Construct):
             expression="reads + writes",
             using_metrics={
                 "reads": table.metric("ReadThrottleEvents", period=FIVE_MINUTES, statistic="Sum"),
-                "writes": table.metric(
-                    "WriteThrottleEvents", period=FIVE_MINUTES, statistic="Sum"
-                ),
+                "writes": table.metric("WriteThrottleEvents", period=FIVE_MINUTES, statistic="Sum"),
             },
             label="DynamoDB throttle events",
             period=FIVE_MINUTES,
@@ -200,9 +198,7 @@ class Monitoring(Construct):
             period=FIVE_MINUTES,
         )
 
-        self.dashboard = cloudwatch.Dashboard(
-            self, "Dashboard", default_interval=Duration.hours(6)
-        )
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="API requests and errors",
@@ -218,9 +214,7 @@ class Monitoring(Construct):
                 left=[
                     stage.metric_latency(period=FIVE_MINUTES, statistic="p50"),
                     stage.metric_latency(period=FIVE_MINUTES, statistic="p99"),
-                    stage.metric_integration_latency(
-                        period=FIVE_MINUTES, statistic="p99"
-                    ),
+                    stage.metric_integration_latency(period=FIVE_MINUTES, statistic="p99"),
                 ],
                 width=12,
             ),
@@ -261,4 +255,3 @@ class Monitoring(Construct):
             ),
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24),
         )
-

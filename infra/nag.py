@@ -1,4 +1,4 @@
-"""cdk-nag (v3) acknowledgments: every one names its rule and carries its reason at the call site."""
+"""cdk-nag v3 acknowledgments: each names its rule and carries its reason at the call site."""
 
 from __future__ import annotations
 
@@ -7,5 +7,5 @@ from constructs import IConstruct
 
 
 def acknowledge(construct: IConstruct, rule_id: str, reason: str) -> None:
-    """Acknowledge one finding (``RuleId`` or ``RuleId[finding]``) on a construct and its children."""
+    """Acknowledge one finding (``RuleId`` or ``RuleId[finding]``) on a construct and below."""
     Validations.of(construct).acknowledge(Acknowledgment(id=rule_id, reason=reason))

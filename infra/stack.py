@@ -79,7 +79,9 @@ class GiftCardStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
 
 
-def build_app(context: dict[str, Any] | None = None, **app_kwargs: Any) -> tuple[App, GiftCardStack]:
+def build_app(
+    context: dict[str, Any] | None = None, **app_kwargs: Any
+) -> tuple[App, GiftCardStack]:
     """The app as ``cdk synth`` runs it; tests pass context (stub asset dirs) directly."""
     app = App(context=context, **app_kwargs) if context is not None else App(**app_kwargs)
     config = config_from_context({key: app.node.try_get_context(key) for key in context_keys()})
