@@ -138,10 +138,11 @@ class Api(Construct):
         )
         self.routes: dict[str, apigw.Method] = {}
         for webhook in functions.webhooks:
-            assert webhook.spec.path is not None
-            resource = self.rest_api.root.resource_for_path(webhook.spec.path)
-            self.routes[webhook.spec.path] = resource.add_method(
-                "POST",
+            route = webhook.spec.route
+            assert route is not None
+            resource = self.rest_api.root.resource_for_path(route.path)
+            self.routes[route.path] = resource.add_method(
+                route.method,
                 apigw.LambdaIntegration(webhook.function, allow_test_invoke=False),
                 authorizer=self.authorizer,
                 authorization_type=apigw.AuthorizationType.CUSTOM,

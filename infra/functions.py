@@ -13,6 +13,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from giftcard import routes
+from giftcard.routes import ROUTES, Route
 from infra.config import RETENTION_DAYS, StackConfig
 from infra.layer import ARCHITECTURE, RUNTIME
 from infra.nag import acknowledge
@@ -39,38 +41,53 @@ class FunctionSpec:
 
     name: str
     description: str
-    #: Route (POST) on the REST API; None for functions that are not webhooks.
-    path: str | None = None
     table_actions: tuple[str, ...] = ()
     query_open_reservations: bool = False
     reads_key_material: bool = True
     reads_api_keys: bool = False
 
+    @property
+    def route(self) -> Route | None:
+        """Its route in ``giftcard.routes`` (the table the local gateway and OpenAPI use too)."""
+        return ROUTES_BY_FUNCTION.get(self.name)
+
+
+ROUTES_BY_FUNCTION: Mapping[str, Route] = {route.function: route for route in ROUTES}
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("balance", "Return a card's spendable balance", "/gift_card/balance",
-                 BALANCE_ACTIONS),
-    FunctionSpec("issue", "Issue a new gift card", "/gift_card/issue", TRANSACT_ACTIONS),
-    FunctionSpec("activate", "Activate a card from stock", "/gift_card/activate",
-                 TRANSACT_ACTIONS),
-    FunctionSpec("deactivate", "Deactivate a card, voiding its balance",
-                 "/gift_card/deactivate", TRANSACT_ACTIONS),
-    FunctionSpec("instrument_create", "Reserve funds on a card (financial instrument)",
-                 "/financial_instruments", TRANSACT_ACTIONS),
-    FunctionSpec("instrument_capture", "Capture reserved funds",
-                 "/financial_instruments/{instrument_id}/capture", TRANSACT_ACTIONS),
-    FunctionSpec("instrument_refund", "Refund captured funds",
-                 "/financial_instruments/{instrument_id}/refund", TRANSACT_ACTIONS),
-    FunctionSpec("instrument_revoke", "Release reserved funds",
-                 "/financial_instruments/{instrument_id}/revoke", TRANSACT_ACTIONS),
-    FunctionSpec("reservation_expiry", "Release reservations past their expiry (scheduled)",
-                 None, TRANSACT_ACTIONS, query_open_reservations=True),
-    FunctionSpec("authorizer", "API key authorizer (REQUEST)", None, (),
-                 reads_key_material=False, reads_api_keys=True),
-)  # fmt: skip
+    FunctionSpec("balance", "Return a card's spendable balance", BALANCE_ACTIONS),
+    FunctionSpec("issue", "Issue a new gift card", TRANSACT_ACTIONS),
+    FunctionSpec("activate", "Activate a card from stock", TRANSACT_ACTIONS),
+    FunctionSpec("deactivate", "Deactivate a card, voiding its balance", TRANSACT_ACTIONS),
+    FunctionSpec("instrument_create", "Reserve funds on a card", TRANSACT_ACTIONS),
+    FunctionSpec("instrument_capture", "Capture reserved funds", TRANSACT_ACTIONS),
+    FunctionSpec("instrument_refund", "Refund captured funds", TRANSACT_ACTIONS),
+    FunctionSpec("instrument_revoke", "Release reserved funds", TRANSACT_ACTIONS),
+    FunctionSpec(
+        "reservation_expiry",
+        "Release reservations past their expiry (scheduled)",
+        TRANSACT_ACTIONS,
+        query_open_reservations=True,
+    ),
+    FunctionSpec(
+        "authorizer",
+        "API key authorizer (REQUEST)",
+        reads_key_material=False,
+        reads_api_keys=True,
+    ),
+)
 
-AUTHORIZER = "authorizer"
+AUTHORIZER = routes.AUTHORIZER
 RESERVATION_EXPIRY = "reservation_expiry"
+
+# Every route needs a function spec (its grants), and every spec without a route must be one of
+# the functions the route table declares route-less: the two lists cannot drift apart silently.
+_unrouted = {spec.name for spec in FUNCTIONS if spec.route is None}
+if set(ROUTES_BY_FUNCTION) - {spec.name for spec in FUNCTIONS} or _unrouted != {
+    routes.AUTHORIZER,
+    *routes.SCHEDULED,
+}:
+    raise RuntimeError("infra.functions.FUNCTIONS and giftcard.routes disagree")
 
 
 def log_group(scope: Construct, construct_id: str, days: int) -> logs.LogGroup:
@@ -220,7 +237,7 @@ class Functions(Construct):
 
     @property
     def webhooks(self) -> list[WebhookFunction]:
-        return [f for f in self.by_name.values() if f.spec.path is not None]
+        return [f for f in self.by_name.values() if f.spec.route is not None]
 
     @property
     def authorizer(self) -> lambda_.Function:
