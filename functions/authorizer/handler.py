@@ -13,4 +13,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Unauthenticated:
         logger.info("request refused: missing or unknown API key")
         # API Gateway's convention: exactly this message makes it answer 401.
-        raise Exception("Unauthorized") from None  # noqa: TRY002
+        raise Exception("Unauthorized") from None

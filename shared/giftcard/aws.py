@@ -33,7 +33,8 @@ def client(service: str) -> Any:
                 tcp_keepalive=True,
                 max_pool_connections=64,
             )
-            _clients[service] = boto3.session.Session().client(service, config=config)
+            session: Any = boto3.session.Session()
+            _clients[service] = session.client(service, config=config)
         return _clients[service]
 
 

@@ -14,7 +14,8 @@ class CardState(StrEnum):
     DEACTIVATED = "deactivated"
 
 
-#: States only move forward: inactive -> active -> deactivated (inactive -> deactivated for lost stock).
+#: States only move forward: inactive -> active -> deactivated
+#: (inactive -> deactivated for lost stock).
 STATE_ORDER = {CardState.INACTIVE: 0, CardState.ACTIVE: 1, CardState.DEACTIVATED: 2}
 
 

@@ -101,7 +101,7 @@ class AmountOutOfRange(ServiceError):
     message = "The amount is over the maximum allowed for a gift card."
 
 
-# Transport and platform errors --------------------------------------------------------------------
+# Transport and platform errors ----------
 
 
 class Unauthorized(ServiceError):

@@ -148,7 +148,9 @@ def parse(model: type[M], event: dict[str, Any], max_bytes: int) -> M:
 def request_identity(event: dict[str, Any], context: Any) -> tuple[str, str]:
     request_context = event.get("requestContext") or {}
     request_id = (
-        getattr(context, "aws_request_id", None) or request_context.get("requestId") or uuid.uuid4().hex
+        getattr(context, "aws_request_id", None)
+        or request_context.get("requestId")
+        or uuid.uuid4().hex
     )
     authorizer = request_context.get("authorizer") or {}
     return str(request_id), str(authorizer.get("key_id") or authorizer.get("principalId") or "")
@@ -159,7 +161,9 @@ def webhook(
 ) -> Callable[..., dict[str, Any]]:
     """A Lambda entry point ``lambda_handler(event, context, services=None)`` for one webhook."""
 
-    def run(event: dict[str, Any], context: Any, injected: Services | None = None) -> dict[str, Any]:
+    def run(
+        event: dict[str, Any], context: Any, injected: Services | None = None
+    ) -> dict[str, Any]:
         request_id, key_id = request_identity(event, context)
         logger.append_keys(webhook=name, request_id=request_id, key_id=key_id or None)
         try:

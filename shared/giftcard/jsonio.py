@@ -35,7 +35,7 @@ def loads(text: str | bytes) -> Any:
 
 
 def format_decimal(value: Decimal) -> str:
-    """``Decimal`` as a JSON number without exponent or trailing zeros: 25.50 -> 25.5, 1E+2 -> 100."""
+    """``Decimal`` as a JSON number, no exponent or trailing zeros: 25.50 -> 25.5, 1E+2 -> 100."""
     if not value.is_finite():
         raise ValueError("not a finite number")
     if value == 0:

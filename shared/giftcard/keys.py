@@ -68,9 +68,7 @@ class KeyMaterial:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         nonce = os.urandom(_NONCE_BYTES)
-        return nonce + AESGCM(self.sealing_key).encrypt(
-            nonce, plaintext.encode(), context.encode()
-        )
+        return nonce + AESGCM(self.sealing_key).encrypt(nonce, plaintext.encode(), context.encode())
 
     def unseal(self, blob: bytes, context: str) -> str:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM

@@ -9,6 +9,7 @@ decide without another read.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,12 @@ _BUSY_CODES = frozenset(
     }
 )
 _BUSY_REASONS = frozenset(
-    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "InternalServerError"}
+    {
+        "TransactionConflict",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+        "InternalServerError",
+    }
 )
 
 
@@ -55,7 +61,7 @@ def instrument_pk(instrument_id: str) -> str:
     return f"{INSTRUMENT_PREFIX}{instrument_id}"
 
 
-# What the domain hands in and gets back ---------------------------------------------------------
+# What the domain hands in and gets back ----------
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,7 @@ class Write:
     entries: Sequence[LedgerEntry] = ()
 
 
-# What can go wrong -------------------------------------------------------------------------------
+# What can go wrong ----------
 
 
 class StorageBusy(Exception):
@@ -341,7 +347,9 @@ def instrument_item(instrument: Instrument, open_shards: int) -> dict[str, Any]:
         # Sparse index entry: only instruments still holding money are found by the expiry job.
         shard = int(instrument.instrument_id[-2:], 16) % open_shards
         item[table.OPEN_RESERVATIONS_PK] = f"OPEN#{shard}"
-        item[table.OPEN_RESERVATIONS_SK] = f"{instrument.expires_at:012d}#{instrument.instrument_id}"
+        item[table.OPEN_RESERVATIONS_SK] = (
+            f"{instrument.expires_at:012d}#{instrument.instrument_id}"
+        )
     return item
 
 
@@ -358,7 +366,7 @@ def instrument_from_item(item: dict[str, Any]) -> Instrument:
     )
 
 
-# The repository ----------------------------------------------------------------------------------
+# The repository ----------
 
 
 class Repository:
@@ -463,7 +471,9 @@ class Repository:
 
     def ledger(self, lookup: str) -> list[LedgerEntry]:
         """A card's ledger, oldest first (one Query: the card and its entries share a partition)."""
-        return [entry_from_item(item) for item in self._query_partition(card_pk(lookup), ENTRY_PREFIX)]
+        return [
+            entry_from_item(item) for item in self._query_partition(card_pk(lookup), ENTRY_PREFIX)
+        ]
 
     def _query_partition(self, pk: str, sk_prefix: str) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -515,7 +525,9 @@ class Repository:
 
     # small conditional writes ---------------------------------------------------------------------
 
-    def record_pin_failure(self, card: Card, now_epoch: int, max_failures: int, lockout: int) -> bool:
+    def record_pin_failure(
+        self, card: Card, now_epoch: int, max_failures: int, lockout: int
+    ) -> bool:
         """Count one wrong PIN against the card as read. Returns True if this failure locked it.
 
         The condition pins the counter and lock to what was read, so concurrent wrong guesses are
@@ -537,7 +549,8 @@ class Repository:
                 Key=self._dump({"PK": card_pk(card.lookup), "SK": CARD_SK}),
                 UpdateExpression="SET pin_failures = :failures, pin_locked_until = :locked",
                 ConditionExpression=(
-                    "attribute_exists(PK) AND pin_failures = :seen AND pin_locked_until = :seen_lock"
+                    "attribute_exists(PK) AND pin_failures = :seen"
+                    " AND pin_locked_until = :seen_lock"
                 ),
                 ExpressionAttributeValues=self._values(values),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -548,8 +561,8 @@ class Repository:
         return locks
 
     def reset_pin_failures(self, card: Card) -> None:
-        """After a correct PIN. Losing a race here is harmless (another request reset or counted)."""
-        try:
+        """After a correct PIN. Losing a race is harmless (another request reset or counted)."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self._call(
                 "update_item",
                 TableName=self.table_name,
@@ -560,8 +573,6 @@ class Repository:
                     {":zero": 0, ":seen": card.pin_failures, ":seen_lock": card.pin_locked_until}
                 ),
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            pass
 
     def create_card(self, card: Card) -> bool:
         """Create a card unless its number exists (printed stock import). True if created."""
@@ -576,9 +587,11 @@ class Repository:
             return False
         return True
 
-    # the transaction -------------------------------------------------------------------------------
+    # the transaction ----------
 
-    def commit(self, write: Write, now_epoch: int, open_shards: int = table.OPEN_RESERVATIONS_SHARDS) -> None:
+    def commit(
+        self, write: Write, now_epoch: int, open_shards: int = table.OPEN_RESERVATIONS_SHARDS
+    ) -> None:
         """Commit ``write`` as one ``TransactWriteItems``.
 
         Raises ``RecordExists`` (the key was used: replay it), ``CardConflict`` /
@@ -648,7 +661,12 @@ class Repository:
         raise exc
 
     def _card_operation(self, change: CardCreate | CardUpdate | CardCheck) -> dict[str, Any]:
-        key = {"PK": card_pk(change.lookup if not isinstance(change, CardCreate) else change.card.lookup), "SK": CARD_SK}
+        key = {
+            "PK": card_pk(
+                change.lookup if not isinstance(change, CardCreate) else change.card.lookup
+            ),
+            "SK": CARD_SK,
+        }
         if isinstance(change, CardCreate):
             return {
                 "Put": {

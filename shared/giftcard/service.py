@@ -60,7 +60,14 @@ from giftcard.models import (
     IssueResponse,
     MoneyOut,
 )
-from giftcard.observability import PIN_FAILURES, PIN_LOCKOUTS, REPLAYS, RETRIES_EXHAUSTED, logger, metrics
+from giftcard.observability import (
+    PIN_FAILURES,
+    PIN_LOCKOUTS,
+    REPLAYS,
+    RETRIES_EXHAUSTED,
+    logger,
+    metrics,
+)
 from giftcard.repository import (
     CardCheck,
     CardConflict,
@@ -118,10 +125,14 @@ def with_retries(call: Call, attempt: Callable[[], T]) -> T:
             return attempt()
         except (StorageBusy, CardConflict, InstrumentConflict, _Again) as exc:
             if index + 1 == attempts:
-                logger.warning("storage retries exhausted", reason=type(exc).__name__, attempts=attempts)
+                logger.warning(
+                    "storage retries exhausted", reason=type(exc).__name__, attempts=attempts
+                )
                 metrics.add_metric(name=RETRIES_EXHAUSTED, unit="Count", value=1)
                 break
-            call.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**index)))
+            call.sleep(
+                random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**index))
+            )
     raise RetryError()
 
 
@@ -186,7 +197,12 @@ class Idempotency:
         """Commit ``write`` with this record holding ``answer``; replay if the key was used."""
         try:
             self.call.repository.commit(
-                Write(record=self.record(answer), card=write.card, instrument=write.instrument, entries=write.entries),
+                Write(
+                    record=self.record(answer),
+                    card=write.card,
+                    instrument=write.instrument,
+                    entries=write.entries,
+                ),
                 self.call.now().seconds,
             )
         except RecordExists as exc:
@@ -247,10 +263,12 @@ def _store_id(metadata: object) -> str | None:
 def _seal_customer(call: Call, lookup: str, customer: Customer | None) -> bytes | None:
     if customer is None:
         return None
-    return call.keys.seal(dumps(customer.model_dump(mode="json", exclude_none=True)), card_pk(lookup))
+    return call.keys.seal(
+        dumps(customer.model_dump(mode="json", exclude_none=True)), card_pk(lookup)
+    )
 
 
-# PIN check -----------------------------------------------------------------------------------------
+# PIN check ----------
 
 
 def verify_pin(call: Call, card: Card, pin: str | None) -> None:
@@ -280,7 +298,7 @@ def verify_pin(call: Call, card: Card, pin: str | None) -> None:
         call.repository.reset_pin_failures(card)
 
 
-# Return balance ------------------------------------------------------------------------------------
+# Return balance ----------
 
 
 def balance(request: BalanceRequest, call: Call) -> Reply:
@@ -303,18 +321,18 @@ def balance(request: BalanceRequest, call: Call) -> Reply:
         if card.expired(call.now().iso):
             raise CardExpired()
         assert card.currency is not None
-        logger.info(
-            "balance answered", card_last4=card.last4, store_id=_store_id(request.metadata)
-        )
+        logger.info("balance answered", card_last4=card.last4, store_id=_store_id(request.metadata))
         return reply(
             200,
-            BalanceResponse(value=money.to_major(card.balance, card.currency), currency=card.currency),
+            BalanceResponse(
+                value=money.to_major(card.balance, card.currency), currency=card.currency
+            ),
         )
 
     return with_retries(call, attempt)
 
 
-# Issue -----------------------------------------------------------------------------------------------
+# Issue ----------
 
 
 def issue(request: IssueRequest, call: Call) -> Reply:
@@ -397,7 +415,7 @@ def issue(request: IssueRequest, call: Call) -> Reply:
     return with_retries(call, attempt)
 
 
-# Activate ------------------------------------------------------------------------------------------
+# Activate ----------
 
 
 def activate(request: ActivateRequest, call: Call) -> Reply:
@@ -475,7 +493,7 @@ def activate(request: ActivateRequest, call: Call) -> Reply:
     return with_retries(call, attempt)
 
 
-# Deactivate ----------------------------------------------------------------------------------------
+# Deactivate ----------
 
 
 def deactivate(request: DeactivateRequest, call: Call) -> Reply:
