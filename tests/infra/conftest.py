@@ -1,0 +1,104 @@
+"""Synthesize the stack once per session, offline, with stub asset directories.
+
+The stub function folders and layer keep these tests independent of the real handlers and of
+``make build``: the template does not depend on what the assets contain, only on their paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+from aws_cdk.assertions import Template  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from infra.functions import FUNCTIONS  # noqa: E402
+from infra.stack import GiftCardStack, build_app  # noqa: E402
+
+#: A deployment that sets everything a retailer might: allow-list, e-mail, service settings.
+CONFIGURED_CONTEXT: dict[str, Any] = {
+    "stack_name": "GiftCardsConfigured",
+    "stage_name": "live",
+    "api_key_header": "X-Api-Key",
+    "authorizer_cache_seconds": "60",  # as `cdk -c` passes it: a string
+    "throttle_rate": 20,
+    "throttle_burst": 40,
+    "waf_rate_limit": 3000,
+    "waf_common_rules": "false",
+    "newstore_ip_allowlist": ["203.0.113.10", "198.51.100.0/24", "2001:db8::/64"],
+    "max_body_bytes": 16384,
+    "alarm_email": "ops@example.com",
+    "log_retention_days": 30,
+    "log_level": "DEBUG",
+    "tracing": False,
+    "lambda_memory_mb": 1024,
+    "issued_cards_need_activation": True,
+    "card_number_prefix": "6006",
+    "pin_max_failures": 3,
+    "accepted_currencies": ["USD", "EUR"],
+    "max_card_balance_by_currency": {"USD": 500, "EUR": 450},
+}
+
+
+@dataclass
+class Synth:
+    stack: GiftCardStack
+    template: Template
+    json: dict[str, Any]
+    template_path: Path
+    nag_violations: list[Any]
+
+    def resources(self, cfn_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.json["Resources"].items()
+            if resource["Type"] == cfn_type
+        }
+
+    def logical_id(self, construct: Any) -> str:
+        return self.stack.get_logical_id(construct.node.default_child)
+
+
+@pytest.fixture(scope="session")
+def stub_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("assets")
+    for spec in FUNCTIONS:
+        folder = root / "functions" / spec.name
+        folder.mkdir(parents=True)
+        (folder / "handler.py").write_text("def lambda_handler(event, context):\n    return {}\n")
+    layer = root / "layer" / "python" / "giftcard"
+    layer.mkdir(parents=True)
+    (layer / "__init__.py").write_text("")
+    return {"functions_dir": str(root / "functions"), "layer_asset_dir": str(root / "layer")}
+
+
+def synthesize(context: dict[str, Any], outdir: Path) -> Synth:
+    app, stack = build_app(context, outdir=str(outdir))
+    # The same check the app registers as a validation plugin (app.synth() fails on any
+    # finding); run directly as well so a test can show what it found.
+    violations = list(AwsSolutionsChecks(verbose=True).validate_scope(app).violations)
+    assembly = app.synth()
+    artifact = assembly.get_stack_by_name(stack.stack_name)
+    template_path = Path(assembly.directory) / artifact.template_file
+    data = json.loads(template_path.read_text())
+    return Synth(stack, Template.from_json(data), data, template_path, violations)
+
+
+@pytest.fixture(scope="session")
+def synth(stub_assets: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack with every default."""
+    return synthesize(dict(stub_assets), tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def configured(stub_assets: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack with every optional setting given."""
+    return synthesize({**stub_assets, **CONFIGURED_CONTEXT}, tmp_path_factory.mktemp("cdk.out"))
