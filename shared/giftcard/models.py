@@ -49,7 +49,8 @@ Text = Annotated[str, Field(strict=True, max_length=1024)]
 
 
 class RequestModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # defer_build: each Lambda builds the validators of the models it actually uses, on first use.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class Money(RequestModel):
@@ -60,7 +61,7 @@ class Money(RequestModel):
 class Metadata(BaseModel):
     """Free-form; NewStore always sends ``store_id``. Other fields are kept and ignored."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     store_id: Text | None = None
     original_operation: Text | None = None
@@ -75,7 +76,7 @@ class Metadata(BaseModel):
 class Customer(BaseModel):
     """All fields optional; unknown fields are kept as customer metadata."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     id: Text | None = None
     email: Text | None = None
@@ -114,11 +115,11 @@ class DeactivateRequest(RequestModel):
     idempotence_key: IdempotenceKey | None = None
 
 
-# Responses ---------------------------------------------------------------------------------------
+# Responses ----------
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class MoneyOut(ResponseModel):
@@ -149,7 +150,9 @@ class ActivateResponse(ResponseModel):
 
 
 class DeactivateResponse(ResponseModel):
-    deactivated_at: str = Field(description="UTC, ISO 8601 to the second", examples=["2026-11-25T10:11:17Z"])
+    deactivated_at: str = Field(
+        description="UTC, ISO 8601 to the second", examples=["2026-11-25T10:11:17Z"]
+    )
 
 
 ErrorCode = Literal[
