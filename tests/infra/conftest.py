@@ -73,7 +73,9 @@ def stub_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     for spec in FUNCTIONS:
         folder = root / "functions" / spec.name
         folder.mkdir(parents=True)
-        (folder / "handler.py").write_text("def lambda_handler(event, context):\n    return {}\n")
+        (folder / "handler.py").write_text(
+            f"# {spec.name}\ndef lambda_handler(event, context):\n    return {{}}\n"
+        )
     layer = root / "layer" / "python" / "giftcard"
     layer.mkdir(parents=True)
     (layer / "__init__.py").write_text("")

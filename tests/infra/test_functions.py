@@ -1,0 +1,213 @@
+"""Functions: runtime, packaging, environment, schedule, and least-privilege roles."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.functions import FUNCTIONS, TRANSACT_ACTIONS
+from tests.infra.conftest import Synth
+
+EXPECTED_TABLE_ACTIONS: dict[str, set[str]] = {
+    "balance": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    **{
+        name: {
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+        }
+        for name in (
+            "issue",
+            "activate",
+            "deactivate",
+            "instrument_create",
+            "instrument_capture",
+            "instrument_refund",
+            "instrument_revoke",
+            "reservation_expiry",
+        )
+    },
+    "authorizer": set(),
+}
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_statements(synth: Synth, name: str) -> list[dict[str, Any]]:
+    """Every statement of every policy attached to the function's role."""
+    role_id = synth.logical_id(synth.stack.functions.by_name[name].role)
+    statements = []
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        props = policy["Properties"]
+        if {"Ref": role_id} in props["Roles"]:
+            statements += props["PolicyDocument"]["Statement"]
+    role = synth.json["Resources"][role_id]["Properties"]
+    statements += [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    return statements
+
+
+def actions_on(statements: list[dict[str, Any]], prefix: str) -> set[str]:
+    return {
+        action
+        for s in statements
+        for action in _as_list(s["Action"])
+        if action.startswith(prefix)
+    }
+
+
+def test_the_function_list_covers_every_expected_function() -> None:
+    assert {spec.name for spec in FUNCTIONS} == set(EXPECTED_TABLE_ACTIONS)
+    # A transaction writes with Put/Update/ConditionCheck per item: all three must be granted.
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"} <= set(
+        TRANSACT_ACTIONS
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TABLE_ACTIONS))
+def test_each_role_holds_exactly_its_own_grants(synth: Synth, name: str) -> None:
+    statements = role_statements(synth, name)
+    table_arn = {"Fn::GetAtt": [synth.logical_id(synth.stack.storage.table), "Arn"]}
+    secrets = synth.stack.secrets
+    api_keys = {"Ref": synth.logical_id(secrets.api_keys)}
+    key_material = {"Ref": synth.logical_id(secrets.key_material)}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action, f"{name}: wildcard action {action}"
+        resources = _as_list(statement["Resource"])
+        if "*" in resources:
+            # Only X-Ray, which has no resource-level permissions.
+            assert set(_as_list(statement["Action"])) <= XRAY_ACTIONS, statement
+
+    # DynamoDB: exactly the expected actions, on the table only (index Query for the expiry job)
+    table_statements = [
+        s for s in statements if actions_on([s], "dynamodb:") - {"dynamodb:Query"}
+    ]
+    assert actions_on(statements, "dynamodb:") - {"dynamodb:Query"} == (
+        EXPECTED_TABLE_ACTIONS[name]
+    )
+    for statement in table_statements:
+        assert _as_list(statement["Resource"]) == [table_arn]
+    query = [s for s in statements if "dynamodb:Query" in _as_list(s["Action"])]
+    if name == "reservation_expiry":
+        (statement,) = query
+        (resource,) = _as_list(statement["Resource"])
+        assert json.dumps(resource).endswith('"/index/open-reservations"]]}')
+    else:
+        assert query == []
+
+    # Secrets: GetSecretValue on the one secret the function needs, nothing else
+    secret_statements = [s for s in statements if actions_on([s], "secretsmanager:")]
+    assert actions_on(statements, "secretsmanager:") == {"secretsmanager:GetSecretValue"}
+    (secret_resource,) = [r for s in secret_statements for r in _as_list(s["Resource"])]
+    assert secret_resource == (api_keys if name == "authorizer" else key_material)
+
+    # Logs: its own log group only; tracing: X-Ray
+    log_group = synth.logical_id(synth.stack.functions.by_name[name].log_group)
+    for statement in statements:
+        if actions_on([statement], "logs:"):
+            assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [log_group, "Arn"]}]
+    assert actions_on(statements, "logs:") == LOG_ACTIONS
+    assert actions_on(statements, "xray:") == XRAY_ACTIONS
+    every_action = {a for s in statements for a in _as_list(s["Action"])}
+    assert every_action - {"dynamodb:Query"} == (
+        EXPECTED_TABLE_ACTIONS[name]
+        | {"secretsmanager:GetSecretValue"}
+        | LOG_ACTIONS
+        | XRAY_ACTIONS
+    )
+
+
+def test_no_role_can_delete_or_scan_and_none_uses_managed_policies(synth: Synth) -> None:
+    text = json.dumps(synth.json)
+    assert "dynamodb:DeleteItem" not in text
+    assert "dynamodb:Scan" not in text
+    assert "dynamodb:*" not in text
+    for name, construct in synth.stack.functions.by_name.items():
+        role = synth.json["Resources"][synth.logical_id(construct.role)]["Properties"]
+        assert "ManagedPolicyArns" not in role, name
+
+
+def test_without_tracing_no_role_gets_xray(configured: Synth) -> None:
+    for spec in FUNCTIONS:
+        assert actions_on(role_statements(configured, spec.name), "xray:") == set()
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda s: s.name)
+def test_function_runtime_packaging_and_environment(synth: Synth, spec: Any) -> None:
+    construct = synth.stack.functions.by_name[spec.name]
+    props = synth.json["Resources"][synth.logical_id(construct.function)]["Properties"]
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == "handler.lambda_handler"
+    assert props["MemorySize"] == 512
+    assert props["Timeout"] == (60 if spec.name == "reservation_expiry" else 10)
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Role"] == {"Fn::GetAtt": [synth.logical_id(construct.role), "Arn"]}
+    assert props["LoggingConfig"]["LogGroup"] == {"Ref": synth.logical_id(construct.log_group)}
+    assert props["Layers"] == [{"Ref": synth.logical_id(synth.stack.layer.layer)}]
+    # Only its own folder is the asset
+    assert construct.function.node.default_child is not None
+    assert props["Code"]["S3Key"] != synth.json["Resources"][
+        synth.logical_id(synth.stack.layer.layer)
+    ]["Properties"]["Content"]["S3Key"]
+    env = props["Environment"]["Variables"]
+    assert env["TABLE_NAME"] == {"Ref": synth.logical_id(synth.stack.storage.table)}
+    assert env["KEYS_SECRET_ID"] == {"Ref": synth.logical_id(synth.stack.secrets.key_material)}
+    assert env["API_KEYS_SECRET_ID"] == {"Ref": synth.logical_id(synth.stack.secrets.api_keys)}
+    assert env["API_KEY_HEADER"] == "Authorization"
+    assert env["MAX_BODY_BYTES"] == "65536"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "giftcard"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "GiftCards"
+    assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    assert env["POWERTOOLS_TRACE_DISABLED"] == "false"
+    # Service settings not given in context are left to the code's defaults
+    assert "CARD_NUMBER_PREFIX" not in env
+    assert "PIN_MAX_FAILURES" not in env
+    log_group = synth.json["Resources"][synth.logical_id(construct.log_group)]
+    assert log_group["Properties"]["RetentionInDays"] == 90
+
+
+def test_each_function_asset_is_only_its_own_folder(synth: Synth) -> None:
+    outdir = synth.template_path.parent
+    for spec in FUNCTIONS:
+        construct = synth.stack.functions.by_name[spec.name]
+        props = synth.json["Resources"][synth.logical_id(construct.function)]["Properties"]
+        asset = outdir / f"asset.{props['Code']['S3Key'].removesuffix('.zip')}"
+        assert sorted(p.name for p in asset.iterdir()) == ["handler.py"]
+        assert (asset / "handler.py").read_text().startswith(f"# {spec.name}\n")
+
+
+def test_service_settings_from_context_reach_every_function(configured: Synth) -> None:
+    for construct in configured.stack.functions.by_name.values():
+        props = configured.json["Resources"][configured.logical_id(construct.function)]
+        env = props["Properties"]["Environment"]["Variables"]
+        assert env["ISSUED_CARDS_NEED_ACTIVATION"] == "true"
+        assert env["CARD_NUMBER_PREFIX"] == "6006"
+        assert env["PIN_MAX_FAILURES"] == "3"
+        assert env["ACCEPTED_CURRENCIES"] == "USD,EUR"
+        assert env["MAX_CARD_BALANCE_BY_CURRENCY"] == "USD=500,EUR=450"
+        assert env["API_KEY_HEADER"] == "X-Api-Key"
+        assert env["MAX_BODY_BYTES"] == "16384"
+        assert env["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+        assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
+        assert props["Properties"]["MemorySize"] == 1024
+        assert "TracingConfig" not in props["Properties"] or props["Properties"][
+            "TracingConfig"
+        ] == {"Mode": "PassThrough"}
+
+
+def test_reservation_expiry_runs_every_15_minutes(synth: Synth) -> None:
+    (rule,) = [r["Properties"] for r in synth.resources("AWS::Events::Rule").values()]
+    assert rule["ScheduleExpression"] == "rate(15 minutes)"
+    (target,) = rule["Targets"]
+    expiry = synth.logical_id(synth.stack.functions.reservation_expiry)
+    assert target["Arn"] == {"Fn::GetAtt": [expiry, "Arn"]}
