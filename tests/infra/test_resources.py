@@ -1,0 +1,267 @@
+"""Table, secrets, WAF, monitoring and outputs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk.assertions import Match
+
+from giftcard import table as schema
+from tests.infra.conftest import Synth
+
+
+def only(synth: Synth, cfn_type: str) -> tuple[str, dict[str, Any]]:
+    ((logical_id, resource),) = synth.resources(cfn_type).items()
+    return logical_id, resource
+
+
+# --- table ---------------------------------------------------------------------------------
+
+
+def test_table_matches_the_schema_moto_uses(synth: Synth) -> None:
+    # Given the schema the local run and the integration tests create on moto
+    expected = schema.create_table_kwargs("ignored")
+    _, table = only(synth, "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    # Then the deployed table has the same keys, attribute types and index
+    assert props["KeySchema"] == expected["KeySchema"]
+    assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
+        expected["AttributeDefinitions"], key=lambda a: a["AttributeName"]
+    )
+    (index,) = props["GlobalSecondaryIndexes"]
+    (expected_index,) = expected["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == schema.OPEN_RESERVATIONS_INDEX == expected_index["IndexName"]
+    assert index["KeySchema"] == expected_index["KeySchema"]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_table_is_protected(synth: Synth) -> None:
+    _, table = only(synth, "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["TimeToLiveSpecification"] == {
+        "AttributeName": schema.TTL_ATTRIBUTE,
+        "Enabled": True,
+    }
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["DeletionProtectionEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    # AWS-owned encryption (documented in infra/storage.py): no SSESpecification with a key
+    assert "KMSMasterKeyId" not in json.dumps(props)
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+
+def test_secrets_are_generated_at_deploy_and_retained(synth: Synth) -> None:
+    secrets = {
+        logical_id: resource
+        for logical_id, resource in synth.resources("AWS::SecretsManager::Secret").items()
+    }
+    api_keys = secrets[synth.logical_id(synth.stack.secrets.api_keys)]
+    key_material = secrets[synth.logical_id(synth.stack.secrets.key_material)]
+    assert api_keys["Properties"]["GenerateSecretString"] == {
+        "SecretStringTemplate": '{"id":"key-1"}',
+        "GenerateStringKey": "key",
+        "ExcludePunctuation": True,
+        "PasswordLength": 40,
+    }
+    generated = key_material["Properties"]["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "master"
+    assert generated["PasswordLength"] == 64
+    for secret in (api_keys, key_material):
+        assert secret["DeletionPolicy"] == "Retain"
+        assert "SecretString" not in secret["Properties"]  # nothing secret in the template
+
+
+# --- WAF -----------------------------------------------------------------------------------
+
+
+def web_acl(synth: Synth) -> dict[str, Any]:
+    return only(synth, "AWS::WAFv2::WebACL")[1]["Properties"]
+
+
+def rules(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {rule["Name"]: rule for rule in web_acl(synth)["Rules"]}
+
+
+def test_waf_is_associated_with_the_stage(synth: Synth) -> None:
+    acl_id, _ = only(synth, "AWS::WAFv2::WebACL")
+    _, association = only(synth, "AWS::WAFv2::WebACLAssociation")
+    props = association["Properties"]
+    assert props["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    stage_id = synth.logical_id(synth.stack.api.stage)
+    resource_arn = json.dumps(props["ResourceArn"])
+    assert stage_id in resource_arn
+    assert synth.logical_id(synth.stack.api.rest_api) in resource_arn
+    assert web_acl(synth)["Scope"] == "REGIONAL"
+
+
+def test_waf_blocks_large_bodies_with_413_and_floods_with_429(synth: Synth) -> None:
+    acl = web_acl(synth)
+    assert acl["DefaultAction"] == {"Allow": {}}
+    by_name = rules(synth)
+    assert set(by_name) == {
+        "RateLimitPerIp",
+        "BodyTooLarge",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesCommonRuleSet",
+    }
+    size = by_name["BodyTooLarge"]
+    statement = size["Statement"]["SizeConstraintStatement"]
+    assert statement["ComparisonOperator"] == "GT"
+    assert statement["Size"] == 65536
+    assert statement["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}
+    assert size["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 413
+    inspection = acl["AssociationConfig"]["RequestBody"]["API_GATEWAY"]
+    assert inspection["DefaultSizeInspectionLimit"] == "KB_64"
+
+    rate = by_name["RateLimitPerIp"]
+    assert rate["Statement"]["RateBasedStatement"]["Limit"] == 15000
+    assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    assert rate["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+
+    for rule_name, code in (("BodyTooLarge", "payload_too_large"), ("RateLimitPerIp", "rate_limit")):
+        key = by_name[rule_name]["Action"]["Block"]["CustomResponse"]["CustomResponseBodyKey"]
+        body = acl["CustomResponseBodies"][key]
+        assert body["ContentType"] == "APPLICATION_JSON"
+        assert json.loads(body["Content"])["error_code"] == code
+
+    # The common rule set's 8 KB body rule would undercut the contract's 64 KiB limit
+    common = by_name["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    overridden = {o["Name"]: o["ActionToUse"] for o in common["RuleActionOverrides"]}
+    assert overridden["SizeRestrictions_BODY"] == {"Count": {}}
+
+
+def test_waf_allow_list_blocks_everyone_else(configured: Synth) -> None:
+    acl = web_acl(configured)
+    by_name = rules(configured)
+    assert "AWSManagedRulesCommonRuleSet" not in by_name  # waf_common_rules=false
+    ip_sets = configured.resources("AWS::WAFv2::IPSet")
+    addresses = {
+        r["Properties"]["IPAddressVersion"]: r["Properties"]["Addresses"] for r in ip_sets.values()
+    }
+    assert addresses == {"IPV4": ["203.0.113.10/32", "198.51.100.0/24"], "IPV6": ["2001:db8::/64"]}
+    block = by_name["BlockNotFromNewStore"]
+    assert block["Priority"] < by_name["RateLimitPerIp"]["Priority"]
+    assert block["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 403
+    negated = block["Statement"]["NotStatement"]["Statement"]["OrStatement"]["Statements"]
+    referenced = {json.dumps(s["IPSetReferenceStatement"]["Arn"]) for s in negated}
+    assert referenced == {json.dumps({"Fn::GetAtt": [lid, "Arn"]}) for lid in ip_sets}
+    assert by_name["RateLimitPerIp"]["Statement"]["RateBasedStatement"]["Limit"] == 3000
+    assert by_name["BodyTooLarge"]["Statement"]["SizeConstraintStatement"]["Size"] == 16384
+    assert acl["AssociationConfig"]["RequestBody"]["API_GATEWAY"] == {
+        "DefaultSizeInspectionLimit": "KB_16"
+    }
+
+
+def test_without_allow_list_there_is_no_ip_rule(synth: Synth) -> None:
+    assert synth.resources("AWS::WAFv2::IPSet") == {}
+    assert "BlockNotFromNewStore" not in rules(synth)
+
+
+# --- monitoring ----------------------------------------------------------------------------
+
+
+def alarms(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {lid: r["Properties"] for lid, r in synth.resources("AWS::CloudWatch::Alarm").items()}
+
+
+def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None:
+    found = alarms(synth)
+    functions = synth.stack.functions.by_name
+    # 2 API + 2 per function + expiry job not running + 2 table + PIN lockouts
+    assert len(found) == 2 + 2 * len(functions) + 1 + 2 + 1
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for props in found.values():
+        by_metric.setdefault(props.get("MetricName", "expression"), []).append(props)
+
+    (api_5xx,) = by_metric["5XXError"]
+    assert api_5xx["Namespace"] == "AWS/ApiGateway"
+    (latency,) = by_metric["Latency"]
+    assert latency["ExtendedStatistic"] == "p99"
+    assert latency["Threshold"] == 2000
+
+    for metric in ("Errors", "Throttles"):
+        dimensioned = {
+            json.dumps(p["Dimensions"][0]["Value"]) for p in by_metric[metric]
+        }
+        assert dimensioned == {
+            json.dumps({"Ref": synth.logical_id(f.function)}) for f in functions.values()
+        }
+    expiry = json.dumps({"Ref": synth.logical_id(synth.stack.functions.reservation_expiry)})
+    (not_running,) = by_metric["Invocations"]
+    assert json.dumps(not_running["Dimensions"][0]["Value"]) == expiry
+    assert not_running["TreatMissingData"] == "breaching"
+
+    (pin,) = by_metric["PinLockouts"]
+    assert pin["Namespace"] == "GiftCards"
+    assert pin["Dimensions"] == [{"Name": "service", "Value": "giftcard"}]
+    assert pin["Threshold"] == 10
+
+    table_metrics = json.dumps(by_metric["expression"])
+    assert "ReadThrottleEvents" in table_metrics
+    assert "WriteThrottleEvents" in table_metrics
+    assert "SystemErrors" in table_metrics
+    assert len(by_metric["expression"]) == 2
+
+
+def test_every_alarm_notifies_the_encrypted_topic(synth: Synth) -> None:
+    topic_id, topic = only(synth, "AWS::SNS::Topic")
+    assert "KmsMasterKeyId" in topic["Properties"]
+    for logical_id, props in alarms(synth).items():
+        assert props["AlarmActions"] == [{"Ref": topic_id}], logical_id
+        assert props["OKActions"] == [{"Ref": topic_id}], logical_id
+    assert synth.resources("AWS::SNS::Subscription") == {}
+    synth.template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    # CloudWatch must be allowed to use the topic's key, or alarms never arrive
+    synth.template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "EnableKeyRotation": True,
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_alarm_email_subscribes_to_the_topic(configured: Synth) -> None:
+    configured.template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
+    )
+
+
+# --- outputs -------------------------------------------------------------------------------
+
+
+def test_outputs_tell_how_to_reach_and_authenticate(synth: Synth) -> None:
+    outputs = synth.json["Outputs"]
+    assert {
+        "ApiUrl",
+        "TableName",
+        "ApiKeysSecretArn",
+        "KeyMaterialSecretArn",
+        "GetApiKeyCommand",
+    } <= set(outputs)
+    api_keys = {"Ref": synth.logical_id(synth.stack.secrets.api_keys)}
+    assert outputs["ApiKeysSecretArn"]["Value"] == api_keys
+    assert outputs["KeyMaterialSecretArn"]["Value"] == {
+        "Ref": synth.logical_id(synth.stack.secrets.key_material)
+    }
+    command = json.dumps(outputs["GetApiKeyCommand"]["Value"])
+    assert "aws secretsmanager get-secret-value --secret-id " in command
+    assert "--query SecretString --output text" in command
+    assert json.dumps(api_keys) in command
+    assert synth.logical_id(synth.stack.api.rest_api) in json.dumps(outputs["ApiUrl"]["Value"])
