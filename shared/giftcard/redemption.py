@@ -1,0 +1,594 @@
+"""Spending a card: NewStore's Payment Provider Webhooks on the card ledger.
+
+NewStore creates a *financial instrument* that reserves money on a card, then captures, refunds
+or revokes against it. The money moves between the card's spendable balance and its held
+(reserved) amount; the instrument counts what was authorized, captured, refunded and released:
+
+==========================  =========  ======  ================  ==============
+operation                   spendable  held    ledger entry      card value
+==========================  =========  ======  ================  ==============
+reserve                     -x         +x      ``hold``          0
+capture                                -x      ``capture``       -x
+refund                      +x                 ``refund``        +x
+revoke / expiry             +x         -x      ``release``       0
+revoke / expiry, card       .          -x      ``release_void``  -x
+deactivated
+==========================  =========  ======  ================  ==============
+
+A ledger entry's amount is the change of the card's value (spendable + held), so "balance + held
+== sum of the card's ledger entries" holds through every flow.
+
+Each operation commits one ``TransactWriteItems``: idempotency record + card (conditioned on the
+version as read) + instrument (created, or conditioned on its version) + one ledger entry. A lost
+race re-reads and decides again (``with_retries``); a key seen before replays its first answer.
+Refusals are stored under the key too. They change nothing, so they are final as of the state
+they were decided on, and every retry with the key gets the same answer.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from giftcard import money, table
+from giftcard.cards import Card, CardState
+from giftcard.clock import Instant
+from giftcard.errors import (
+    AmountOutOfRange,
+    BusinessError,
+    FailedCommand,
+    InstrumentError,
+    InvalidCard,
+    Reply,
+)
+from giftcard.models import (
+    InstrumentCaptureRequest,
+    InstrumentCreateRequest,
+    InstrumentCreateResponse,
+    InstrumentRefundRequest,
+    InstrumentRevokeRequest,
+    InstrumentTransaction,
+    TransactionReason,
+    TransactionsResponse,
+)
+from giftcard.observability import RESERVATIONS_EXPIRED, logger, metrics
+from giftcard.repository import (
+    CardCheck,
+    CardUpdate,
+    Instrument,
+    InstrumentWrite,
+    StoredRecord,
+    Write,
+)
+from giftcard.service import (
+    Call,
+    Idempotency,
+    card_lookup_for,
+    entry,
+    reply,
+    verify_pin,
+    with_retries,
+)
+from giftcard.settings import Settings
+
+#: Idempotency scopes (one per operation) and the expiry job's own.
+CREATE = "instrument_create"
+CAPTURE = "instrument_capture"
+REFUND = "instrument_refund"
+REVOKE = "instrument_revoke"
+EXPIRY = "reservation_expiry"
+
+#: What our instrument ids look like (``uuid4().hex``: the open-reservations index shards on the
+#: last two hex digits). Anything else is not ours and is answered without reading storage.
+_INSTRUMENT_ID = re.compile(r"[0-9a-f]{32}")
+
+#: The expiry job stops taking new instruments when less than this is left of its invocation.
+_EXPIRY_RESERVE_SECONDS = 15.0
+
+
+class InconsistentState(RuntimeError):
+    """Stored state breaks an invariant (e.g. an instrument's card is missing): 500, no change."""
+
+
+# Shared pieces ----------------------------------------------------------------------------------
+
+
+def _metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(metadata) if metadata else {}
+
+
+def _store_id(metadata: dict[str, Any]) -> str | None:
+    store_id = metadata.get("store_id")
+    return store_id if isinstance(store_id, str) else None
+
+
+def _transaction(
+    instrument: Instrument,
+    reason: TransactionReason,
+    now: Instant,
+    metadata: dict[str, Any],
+    *,
+    capture: int = 0,
+    refund: int = 0,
+) -> InstrumentTransaction:
+    return InstrumentTransaction(
+        transaction_id=str(uuid.uuid4()),
+        instrument_id=instrument.instrument_id,
+        capture_amount=money.to_major(capture, instrument.currency),
+        refund_amount=money.to_major(refund, instrument.currency),
+        currency=instrument.currency,
+        reason=reason,
+        processed_at=now.iso,
+        metadata=metadata,
+    )
+
+
+def _command_amount(value: Decimal, currency: str, settings: Settings) -> int | None:
+    """Minor units of a capture/refund/revoke amount; None when it is over the per-card maximum
+    (no instrument can hold that much, so the command answers ``failed_command``)."""
+    try:
+        return money.to_minor(value, currency, settings)
+    except AmountOutOfRange:
+        return None
+
+
+def _refuse(
+    idempotency: Idempotency,
+    error: BusinessError,
+    why: str,
+    check: CardCheck | None = None,
+    *,
+    card_last4: str | None = None,
+    on: Instrument | None = None,
+) -> Reply:
+    logger.info(
+        "payment command refused",
+        error_code=error.error_code,
+        reason=why,
+        card_last4=on.last4 if on is not None else card_last4,
+        instrument_id=on.instrument_id if on is not None else None,
+    )
+    return idempotency.fail(error, check)
+
+
+def _expired(instrument: Instrument, now: Instant) -> bool:
+    return now.seconds >= instrument.expires_at
+
+
+def _read(
+    call: Call, idempotency: Idempotency, instrument_id: str
+) -> tuple[StoredRecord | None, Instrument | None]:
+    """The live idempotency record and the instrument, in one ``BatchGetItem``."""
+    ours = _INSTRUMENT_ID.fullmatch(instrument_id) is not None
+    _card, stored, instrument = call.repository.get_many(
+        None, idempotency.pk, instrument_id if ours else None
+    )
+    return idempotency.live(stored), instrument
+
+
+def _card_of(call: Call, instrument: Instrument) -> Card:
+    card = call.repository.get_card(instrument.lookup)
+    if card is None:
+        logger.error("instrument refers to a missing card", instrument_id=instrument.instrument_id)
+        raise InconsistentState("instrument without card")
+    return card
+
+
+def _commit(
+    call: Call,
+    idempotency: Idempotency,
+    *,
+    card: Card,
+    before: Instrument,
+    after: Instrument,
+    kind: str,
+    balance_after: int,
+    held_after: int,
+    answer: Reply,
+    now: Instant,
+    store_id: str | None,
+) -> Reply:
+    """Card, instrument and ledger entry as one transaction, each conditioned on what was read."""
+    if balance_after < 0 or held_after < 0:
+        logger.error(
+            "card holds less than its instrument reserves",
+            instrument_id=before.instrument_id,
+            card_last4=card.last4,
+        )
+        raise InconsistentState("card and instrument disagree")
+    ledger = entry(
+        call,
+        card,
+        kind,
+        record=idempotency.pk,
+        currency=before.currency,
+        balance_after=balance_after,
+        held_after=held_after,
+        instrument_id=before.instrument_id,
+        store_id=store_id,
+        at=now,
+    )
+    write = Write(
+        card=CardUpdate(
+            lookup=card.lookup,
+            set={"balance": balance_after, "held": held_after},
+            expect_version=card.version,
+        ),
+        instrument=InstrumentWrite(after, expect_version=before.version),
+        entries=[ledger],
+    )
+    result = idempotency.commit(answer, write)
+    if result is answer:
+        logger.info(
+            "payment command done",
+            kind=kind,
+            amount_minor=ledger.amount,
+            instrument_id=before.instrument_id,
+            card_last4=card.last4,
+            store_id=store_id,
+        )
+    return result
+
+
+# Reserve (create the instrument) ----------------------------------------------------------------
+
+
+def _cannot_pay(card: Card, currency: str, now: Instant) -> str | None:
+    if card.state is CardState.INACTIVE:
+        return "card not active"
+    if card.state is CardState.DEACTIVATED:
+        return "card deactivated"
+    if card.expired(now.iso):
+        return "card expired"
+    if card.currency != currency:
+        return "currency mismatch"
+    return None
+
+
+def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
+    """Reserve funds on a card: spendable -> held, a new instrument, a ``hold`` ledger entry.
+
+    Checks in the contract's order: card, PIN (lockout first), then state, currency and funds;
+    every refusal is the one ``instrument_error``. Two round trips: ``BatchGetItem`` (card and
+    idempotency record) and the transaction.
+    """
+    settings = call.settings
+    amount = money.to_minor(request.amount, request.currency, settings)
+    idempotency = Idempotency(call, CREATE, request.idempotency_key, request)
+    metadata = _metadata(request.metadata)
+    store_id = _store_id(metadata)
+    found = card_lookup_for(request.instrument.number, call.keys)
+    if found is None:
+        return with_retries(call, lambda: _refuse(idempotency, InstrumentError(), "unknown card"))
+    _number, lookup = found
+
+    def attempt() -> Reply:
+        card, stored, _ = call.repository.get_many(lookup, idempotency.pk)
+        if (live := idempotency.live(stored)) is not None:
+            return idempotency.replay(live)
+        if card is None:
+            return _refuse(idempotency, InstrumentError(), "unknown card", CardCheck(lookup, None))
+        if card.has_pin:
+            try:
+                verify_pin(call, card, request.instrument.pin)
+            except InvalidCard:
+                return _refuse(
+                    idempotency, InstrumentError(), "card not verified", card_last4=card.last4
+                )
+        now = call.now()
+        check = CardCheck(lookup, card.version)
+        if (why := _cannot_pay(card, request.currency, now)) is not None:
+            return _refuse(idempotency, InstrumentError(), why, check, card_last4=card.last4)
+        reserved = min(amount, card.balance) if request.allow_partial else amount
+        if reserved <= 0 or reserved > card.balance:
+            return _refuse(
+                idempotency, InstrumentError(), "insufficient funds", check, card_last4=card.last4
+            )
+        instrument = Instrument(
+            instrument_id=uuid.uuid4().hex,
+            lookup=lookup,
+            currency=request.currency,
+            authorized=reserved,
+            captured=0,
+            refunded=0,
+            released=0,
+            version=1,
+            created_at=now.iso,
+            expires_at=now.seconds + settings.reservation_expiry_seconds,
+            account_id=request.account_id or "",
+            last4=card.last4,
+        )
+        answer = reply(
+            200,
+            InstrumentCreateResponse(
+                identifier=instrument.instrument_id,
+                transactions=[
+                    _transaction(instrument, "authorization", now, metadata, capture=reserved)
+                ],
+            ),
+        )
+        hold = entry(
+            call,
+            card,
+            "hold",
+            record=idempotency.pk,
+            currency=request.currency,
+            balance_after=card.balance - reserved,
+            held_after=card.held + reserved,
+            instrument_id=instrument.instrument_id,
+            store_id=store_id,
+            at=now,
+        )
+        update = CardUpdate(
+            lookup=lookup,
+            set={"balance": card.balance - reserved, "held": card.held + reserved},
+            expect_version=card.version,
+        )
+        result = idempotency.commit(
+            answer,
+            Write(card=update, instrument=InstrumentWrite(instrument, None), entries=[hold]),
+        )
+        if result is answer:
+            logger.info(
+                "funds reserved",
+                amount_minor=reserved,
+                partial=reserved < amount,
+                instrument_id=instrument.instrument_id,
+                card_last4=card.last4,
+                store_id=store_id,
+            )
+        return result
+
+    return with_retries(call, attempt)
+
+
+# Capture ------------------------------------------------------------------------------------------
+
+
+def capture(request: InstrumentCaptureRequest, call: Call) -> Reply:
+    """Take reserved money: held -> captured (refundable). Up to what is still reserved, several
+    times; works on a deactivated card. Three round trips: ``BatchGetItem`` (record and
+    instrument), the card's ``GetItem``, the transaction."""
+    amount = _command_amount(request.amount, request.currency, call.settings)
+    idempotency = Idempotency(call, CAPTURE, request.idempotency_key, request)
+    metadata = _metadata(request.metadata)
+
+    def attempt() -> Reply:
+        live, instrument = _read(call, idempotency, request.instrument_id)
+        if live is not None:
+            return idempotency.replay(live)
+        if instrument is None:
+            return _refuse(idempotency, FailedCommand(), "unknown instrument")
+        if request.currency != instrument.currency:
+            return _refuse(idempotency, InstrumentError(), "currency mismatch", on=instrument)
+        now = call.now()
+        if _expired(instrument, now):
+            return _refuse(idempotency, FailedCommand(), "reservation expired", on=instrument)
+        if amount is None or amount > instrument.reserved:
+            return _refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
+        card = _card_of(call, instrument)
+        after = replace(
+            instrument, captured=instrument.captured + amount, version=instrument.version + 1
+        )
+        answer = reply(
+            200,
+            TransactionsResponse(
+                transactions=[
+                    _transaction(after, "capture", now, metadata, capture=-amount),
+                    _transaction(after, "capture", now, metadata, refund=amount),
+                ]
+            ),
+        )
+        return _commit(
+            call,
+            idempotency,
+            card=card,
+            before=instrument,
+            after=after,
+            kind="capture",
+            balance_after=card.balance,
+            held_after=card.held - amount,
+            answer=answer,
+            now=now,
+            store_id=_store_id(metadata),
+        )
+
+    return with_retries(call, attempt)
+
+
+# Refund -------------------------------------------------------------------------------------------
+
+
+def refund(request: InstrumentRefundRequest, call: Call) -> Reply:
+    """Return captured money to the card's spendable balance. Up to what was captured and not yet
+    refunded. A deactivated (or expired) card cannot take money back: ``instrument_error``, and
+    NewStore refunds another way. Three round trips, like capture."""
+    amount = _command_amount(request.amount, request.currency, call.settings)
+    idempotency = Idempotency(call, REFUND, request.idempotency_key, request)
+    metadata = _metadata(request.metadata)
+
+    def attempt() -> Reply:
+        live, instrument = _read(call, idempotency, request.instrument_id)
+        if live is not None:
+            return idempotency.replay(live)
+        if instrument is None:
+            return _refuse(idempotency, FailedCommand(), "unknown instrument")
+        if request.currency != instrument.currency:
+            return _refuse(idempotency, InstrumentError(), "currency mismatch", on=instrument)
+        if amount is None or amount > instrument.refundable:
+            return _refuse(idempotency, FailedCommand(), "more than refundable", on=instrument)
+        card = _card_of(call, instrument)
+        now = call.now()
+        if card.state is CardState.DEACTIVATED:
+            return _refuse(idempotency, InstrumentError(), "card deactivated", on=instrument)
+        if card.expired(now.iso):
+            return _refuse(idempotency, InstrumentError(), "card expired", on=instrument)
+        after = replace(
+            instrument, refunded=instrument.refunded + amount, version=instrument.version + 1
+        )
+        answer = reply(
+            200,
+            TransactionsResponse(
+                transactions=[_transaction(after, "refund", now, metadata, refund=-amount)]
+            ),
+        )
+        return _commit(
+            call,
+            idempotency,
+            card=card,
+            before=instrument,
+            after=after,
+            kind="refund",
+            balance_after=card.balance + amount,
+            held_after=card.held,
+            answer=answer,
+            now=now,
+            store_id=_store_id(metadata),
+        )
+
+    return with_retries(call, attempt)
+
+
+# Revoke and expiry (release reserved money) ------------------------------------------------------
+
+
+def _release(
+    call: Call,
+    idempotency: Idempotency,
+    instrument: Instrument,
+    card: Card,
+    amount: int,
+    now: Instant,
+    metadata: dict[str, Any],
+) -> Reply:
+    """Reserved money back to the card's spendable balance, or voided if the card was
+    deactivated meanwhile (deactivation voids spendable money; released money is no different)."""
+    voided = card.state is CardState.DEACTIVATED
+    after = replace(
+        instrument, released=instrument.released + amount, version=instrument.version + 1
+    )
+    answer = reply(
+        200,
+        TransactionsResponse(
+            transactions=[_transaction(after, "revoke", now, metadata, capture=-amount)]
+        ),
+    )
+    return _commit(
+        call,
+        idempotency,
+        card=card,
+        before=instrument,
+        after=after,
+        kind="release_void" if voided else "release",
+        balance_after=card.balance if voided else card.balance + amount,
+        held_after=card.held - amount,
+        answer=answer,
+        now=now,
+        store_id=_store_id(metadata),
+    )
+
+
+def revoke(request: InstrumentRevokeRequest, call: Call) -> Reply:
+    """Release reserved money (default: all still reserved). Three round trips, like capture.
+
+    Without ``currency`` the amount is read in the instrument's currency; a reservation past its
+    expiry that the expiry job has not released yet can still be revoked (same effect).
+    """
+    settings = call.settings
+    amount: int | None = None
+    if request.currency is not None:
+        money.check_currency(request.currency, settings)
+        if request.amount is not None:
+            amount = _command_amount(request.amount, request.currency, settings)
+    idempotency = Idempotency(call, REVOKE, request.idempotency_key, request)
+    metadata = _metadata(request.metadata)
+
+    def attempt() -> Reply:
+        live, instrument = _read(call, idempotency, request.instrument_id)
+        if live is not None:
+            return idempotency.replay(live)
+        if instrument is None:
+            return _refuse(idempotency, FailedCommand(), "unknown instrument")
+        if request.currency is not None and request.currency != instrument.currency:
+            return _refuse(idempotency, InstrumentError(), "currency mismatch", on=instrument)
+        if instrument.reserved == 0:
+            return _refuse(idempotency, FailedCommand(), "nothing reserved", on=instrument)
+        release: int | None
+        if request.amount is None:
+            release = instrument.reserved
+        elif request.currency is None:
+            release = _command_amount(request.amount, instrument.currency, settings)
+        else:
+            release = amount
+        if release is None or release > instrument.reserved:
+            return _refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
+        card = _card_of(call, instrument)
+        return _release(call, idempotency, instrument, card, release, call.now(), metadata)
+
+    return with_retries(call, attempt)
+
+
+class _ExpiryCommand(BaseModel):
+    """What the expiry job's idempotency record is about (one release per instrument version)."""
+
+    instrument_id: str
+    version: int
+
+
+def expire_one(call: Call, instrument_id: str) -> bool:
+    """Release everything an expired reservation still holds. True if this call released it.
+
+    Keyed ``expiry:<instrument id>:<version>`` and conditioned on the instrument's version, so a
+    re-run, an overlapping run or a racing capture/revoke can never release twice.
+    """
+
+    def attempt() -> bool:
+        instrument = call.repository.get_instrument(instrument_id)
+        now = call.now()
+        if instrument is None or instrument.reserved == 0 or not _expired(instrument, now):
+            return False
+        idempotency = Idempotency(
+            call,
+            EXPIRY,
+            f"expiry:{instrument_id}:{instrument.version}",
+            _ExpiryCommand(instrument_id=instrument_id, version=instrument.version),
+        )
+        card = _card_of(call, instrument)
+        _release(call, idempotency, instrument, card, instrument.reserved, now, {})
+        return True
+
+    return with_retries(call, attempt)
+
+
+def expire_reservations(call: Call, time_left: Callable[[], float] | None = None) -> dict[str, int]:
+    """The expiry job: release every reservation past its expiry (sparse index, all shards).
+
+    One instrument's failure does not stop the others; ``failed`` counts them (a re-run retries
+    them). Stops early, leaving the rest to the next run, when the invocation runs out of time.
+    """
+    now = call.now()
+    summary = {"found": 0, "released": 0, "skipped": 0, "failed": 0, "deferred": 0}
+    for instrument_id in call.repository.expired_instrument_ids(
+        now.seconds, table.OPEN_RESERVATIONS_SHARDS
+    ):
+        if time_left is not None and time_left() < _EXPIRY_RESERVE_SECONDS:
+            summary["deferred"] += 1
+            continue
+        summary["found"] += 1
+        try:
+            released = expire_one(call, instrument_id)
+        except Exception:
+            logger.exception("reservation expiry failed", instrument_id=instrument_id)
+            summary["failed"] += 1
+            continue
+        summary["released" if released else "skipped"] += 1
+    metrics.add_metric(name=RESERVATIONS_EXPIRED, unit="Count", value=summary["released"])
+    log = logger.warning if summary["failed"] or summary["deferred"] else logger.info
+    log("reservation expiry run", extra=summary)
+    return summary
