@@ -181,3 +181,105 @@ ErrorCode = Literal[
 class ErrorResponse(ResponseModel):
     error_code: ErrorCode
     message: str
+
+
+# Redemption (payment provider webhooks) ----------------------------------------------------------
+# NewStore spends gift cards through its Payment Provider Webhooks: a financial instrument reserves
+# funds on a card, then capture, refund and revoke move them. docs/redemption.md is the contract.
+
+IdempotencyKey = Annotated[
+    str,
+    Field(
+        strict=True,
+        min_length=1,
+        max_length=255,
+        description=(
+            "Required. Retries with the same key on the same operation get the first response, "
+            "whatever their parameters."
+        ),
+    ),
+]
+InstrumentId = Annotated[
+    str,
+    Field(
+        strict=True,
+        min_length=1,
+        max_length=1024,
+        description="The instrument's identifier (from the reserve answer); any other is unknown.",
+    ),
+]
+#: Free-form, echoed in every transaction of the answer.
+PaymentMetadata = Annotated[
+    dict[str, Any],
+    Field(description="Free-form; echoed in the transactions of the answer."),
+]
+
+
+class InstrumentCreateRequest(RequestModel):
+    """Reserve funds on a card: the card becomes a financial instrument."""
+
+    idempotency_key: IdempotencyKey
+    instrument: CardIdentifier
+    amount: Amount
+    currency: CurrencyCode
+    account_id: Text | None = Field(default=None, description="NewStore's payment account (order).")
+    allow_partial: bool = Field(
+        default=False,
+        strict=True,
+        description="false: reserve the whole amount or fail; true: reserve what the card has.",
+    )
+    metadata: PaymentMetadata | None = None
+
+
+class InstrumentCaptureRequest(RequestModel):
+    instrument_id: InstrumentId
+    idempotency_key: IdempotencyKey
+    amount: Amount
+    currency: CurrencyCode
+    metadata: PaymentMetadata | None = None
+
+
+class InstrumentRefundRequest(RequestModel):
+    instrument_id: InstrumentId
+    idempotency_key: IdempotencyKey
+    amount: Amount
+    currency: CurrencyCode
+    metadata: PaymentMetadata | None = None
+
+
+class InstrumentRevokeRequest(RequestModel):
+    instrument_id: InstrumentId
+    idempotency_key: IdempotencyKey
+    amount: Amount | None = Field(default=None, description="Default: all still reserved.")
+    currency: CurrencyCode | None = Field(
+        default=None, description="Optional; when sent it must be the instrument's currency."
+    )
+    metadata: PaymentMetadata | None = None
+
+
+TransactionReason = Literal["authorization", "capture", "refund", "revoke"]
+
+
+class InstrumentTransaction(ResponseModel):
+    """One movement on an instrument. Signed amounts: what became capturable (``capture_amount``)
+    and refundable (``refund_amount``); the amount a transaction does not move is 0."""
+
+    transaction_id: str
+    instrument_id: str
+    capture_amount: SignedAmount
+    refund_amount: SignedAmount
+    currency: CurrencyCode
+    reason: TransactionReason
+    processed_at: str = Field(
+        description="UTC, ISO 8601 to the second", examples=["2026-11-25T10:11:17Z"]
+    )
+    metadata: dict[str, Any]
+
+
+class InstrumentCreateResponse(ResponseModel):
+    identifier: str = Field(description="The instrument id for capture, refund and revoke.")
+    transactions: list[InstrumentTransaction]
+
+
+class TransactionsResponse(ResponseModel):
+    transactions: list[InstrumentTransaction]
