@@ -62,7 +62,7 @@ class Waf(Construct):
                     scope="REGIONAL",
                     ip_address_version=version,
                     addresses=addresses,
-                    description=f"NewStore egress addresses ({version})",
+                    description=f"NewStore egress addresses, {version}",
                 )
                 allowed.append(
                     wafv2.CfnWebACL.StatementProperty(

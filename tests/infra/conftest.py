@@ -17,11 +17,11 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 
-from aws_cdk.assertions import Template  # noqa: E402
-from cdk_nag import AwsSolutionsChecks  # noqa: E402
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
 
-from infra.functions import FUNCTIONS  # noqa: E402
-from infra.stack import GiftCardStack, build_app  # noqa: E402
+from infra.functions import FUNCTIONS
+from infra.stack import GiftCardStack, build_app
 
 #: A deployment that sets everything a retailer might: allow-list, e-mail, service settings.
 CONFIGURED_CONTEXT: dict[str, Any] = {

@@ -56,10 +56,7 @@ def role_statements(synth: Synth, name: str) -> list[dict[str, Any]]:
 
 def actions_on(statements: list[dict[str, Any]], prefix: str) -> set[str]:
     return {
-        action
-        for s in statements
-        for action in _as_list(s["Action"])
-        if action.startswith(prefix)
+        action for s in statements for action in _as_list(s["Action"]) if action.startswith(prefix)
     }
 
 
@@ -88,11 +85,9 @@ def test_each_role_holds_exactly_its_own_grants(synth: Synth, name: str) -> None
             assert set(_as_list(statement["Action"])) <= XRAY_ACTIONS, statement
 
     # DynamoDB: exactly the expected actions, on the table only (index Query for the expiry job)
-    table_statements = [
-        s for s in statements if actions_on([s], "dynamodb:") - {"dynamodb:Query"}
-    ]
-    assert actions_on(statements, "dynamodb:") - {"dynamodb:Query"} == (
-        EXPECTED_TABLE_ACTIONS[name]
+    table_statements = [s for s in statements if actions_on([s], "dynamodb:") - {"dynamodb:Query"}]
+    assert (
+        actions_on(statements, "dynamodb:") - {"dynamodb:Query"} == (EXPECTED_TABLE_ACTIONS[name])
     )
     for statement in table_statements:
         assert _as_list(statement["Resource"]) == [table_arn]
@@ -156,9 +151,12 @@ def test_function_runtime_packaging_and_environment(synth: Synth, spec: Any) -> 
     assert props["Layers"] == [{"Ref": synth.logical_id(synth.stack.layer.layer)}]
     # Only its own folder is the asset
     assert construct.function.node.default_child is not None
-    assert props["Code"]["S3Key"] != synth.json["Resources"][
-        synth.logical_id(synth.stack.layer.layer)
-    ]["Properties"]["Content"]["S3Key"]
+    assert (
+        props["Code"]["S3Key"]
+        != synth.json["Resources"][synth.logical_id(synth.stack.layer.layer)]["Properties"][
+            "Content"
+        ]["S3Key"]
+    )
     env = props["Environment"]["Variables"]
     assert env["TABLE_NAME"] == {"Ref": synth.logical_id(synth.stack.storage.table)}
     assert env["KEYS_SECRET_ID"] == {"Ref": synth.logical_id(synth.stack.secrets.key_material)}

@@ -123,7 +123,10 @@ def test_waf_blocks_large_bodies_with_413_and_floods_with_429(synth: Synth) -> N
     assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
     assert rate["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
 
-    for rule_name, code in (("BodyTooLarge", "payload_too_large"), ("RateLimitPerIp", "rate_limit")):
+    for rule_name, code in (
+        ("BodyTooLarge", "payload_too_large"),
+        ("RateLimitPerIp", "rate_limit"),
+    ):
         key = by_name[rule_name]["Action"]["Block"]["CustomResponse"]["CustomResponseBodyKey"]
         body = acl["CustomResponseBodies"][key]
         assert body["ContentType"] == "APPLICATION_JSON"
@@ -185,9 +188,7 @@ def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None
     assert latency["Threshold"] == 2000
 
     for metric in ("Errors", "Throttles"):
-        dimensioned = {
-            json.dumps(p["Dimensions"][0]["Value"]) for p in by_metric[metric]
-        }
+        dimensioned = {json.dumps(p["Dimensions"][0]["Value"]) for p in by_metric[metric]}
         assert dimensioned == {
             json.dumps({"Ref": synth.logical_id(f.function)}) for f in functions.values()
         }
