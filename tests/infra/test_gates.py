@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
+from infra import PROJECT_ROOT
 from infra.stack import build_app
 from tests.infra.conftest import Synth
 
@@ -91,3 +94,44 @@ def test_missing_function_folder_fails(stub_assets: dict[str, str], tmp_path: Pa
     context = {**stub_assets, "functions_dir": str(tmp_path)}
     with pytest.raises(FileNotFoundError, match=r"handler\.py"):
         build_app(context, outdir=str(tmp_path / "out"))
+
+
+CDK_CLI = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
+
+
+@pytest.mark.skipif(not CDK_CLI.exists(), reason="CDK CLI not installed (npm install)")
+def test_cdk_cli_synth_runs_the_app_from_cdk_json(
+    stub_assets: dict[str, str], tmp_path: Path
+) -> None:
+    # Given the CLI pinned in package.json and cdk.json's app command, When it synthesizes
+    # (offline; stub assets so the test does not need `make build`)
+    env = {
+        **os.environ,
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "CDK_DISABLE_VERSION_CHECK": "1",
+        "CDK_CLI_NOTICES": "false",
+    }
+    result = subprocess.run(
+        [
+            str(CDK_CLI),
+            "synth",
+            "--quiet",
+            "--no-notices",
+            "-o",
+            str(tmp_path / "cdk.out"),
+            "-c",
+            f"functions_dir={stub_assets['functions_dir']}",
+            "-c",
+            f"layer_asset_dir={stub_assets['layer_asset_dir']}",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    # Then it succeeds (nag passed) and writes the template
+    assert result.returncode == 0, result.stderr[-3000:]
+    template = json.loads((tmp_path / "cdk.out" / "GiftCardProvider.template.json").read_text())
+    assert "AWS::WAFv2::WebACLAssociation" in json.dumps(template)
