@@ -1,0 +1,436 @@
+"""The OpenAPI 3.1 document of the API, generated from the pydantic models and the route table.
+
+    python -m tools.openapi                       print the document
+    python -m tools.openapi --write docs/openapi.json
+    python -m tools.openapi --check [docs/openapi.json]   exit 1 if the file is out of date
+
+Every route of ``giftcard.routes.ROUTES`` whose request and response models exist in
+``giftcard.models`` is documented; schemas come from the models (one source of truth with the
+handlers), error examples from ``giftcard.errors``, request/response examples from
+``docs/examples/``. The local run serves the same document at ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+import tomllib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from giftcard import errors, models
+from giftcard.routes import ROUTES, Route
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "docs" / "examples"
+DEFAULT_OUTPUT = ROOT / "docs" / "openapi.json"
+REF_TEMPLATE = "#/components/schemas/{model}"
+SECURITY_SCHEME = "apiKey"
+DEFAULT_SERVER = {
+    "url": "https://{api_id}.execute-api.{region}.amazonaws.com/{stage}",
+    "description": "The deployed stage (`cdk deploy` prints the URL as the stack output ApiUrl).",
+    "variables": {
+        "api_id": {"default": "abcdef1234", "description": "API Gateway REST API id"},
+        "region": {"default": "us-east-1"},
+        "stage": {"default": "v1"},
+    },
+}
+PATH_PARAMETER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
+
+#: The 400 errors each route can answer besides ``invalid_request`` (see the service modules).
+ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
+    "balance": ("invalid_card", "card_not_active", "card_deactivated", "card_expired"),
+    "issue": ("amount_out_of_range",),
+    "activate": (
+        "amount_out_of_range",
+        "card_not_found",
+        "card_already_active",
+        "card_deactivated",
+    ),
+    "deactivate": ("invalid_card",),
+    "instrument_create": ("amount_out_of_range", "instrument_error"),
+    "instrument_capture": ("instrument_error", "failed_command"),
+    "instrument_refund": ("instrument_error", "failed_command"),
+    "instrument_revoke": ("instrument_error", "failed_command"),
+}
+
+#: A redemption route not listed above answers with NewStore's payment provider codes.
+REDEMPTION_ERRORS: tuple[str, ...] = ("instrument_error", "failed_command")
+
+ROUTE_NOTES: dict[str, str] = {
+    "balance": (
+        "Called by the Associate App at checkout. Answers the spendable balance (reserved "
+        "amounts excluded).\n\nOrder of checks: find the card, then the PIN (lockout first), "
+        "then the card's state. Everything before the PIN has matched answers `invalid_card` "
+        "(one code and one message for unknown number, wrong PIN, missing PIN, locked PIN), so "
+        "the endpoint is no oracle. 5 consecutive wrong PINs lock the card's PIN checks for 15 "
+        "minutes (configurable)."
+    ),
+    "issue": (
+        "Issues a new virtual card with a generated number (configurable prefix and length, "
+        "Luhn check digit) and PIN. The card is active and funded at once, unless the deployment "
+        "sets ISSUED_CARDS_NEED_ACTIVATION (then an `original_operation: activation` issue "
+        "creates an inactive, unfunded card that a later activate funds)."
+    ),
+    "activate": (
+        "Activates an inactive card (typically printed stock imported beforehand) and loads its "
+        "amount; the card takes the activation's currency. Never generates a PIN. Unknown "
+        "numbers answer `card_not_found` unless REGISTER_UNKNOWN_ON_ACTIVATION is on."
+    ),
+    "deactivate": (
+        "Deactivates a card (terminal) and voids its spendable balance. `pin` is optional; when "
+        "sent it must match. Deactivating a deactivated card answers 200 with the original "
+        "`deactivated_at` and changes nothing."
+    ),
+    "instrument_create": (
+        "Reserves `amount` on the card (number and PIN, checked like balance): the card becomes "
+        "a financial instrument whose `identifier` the capture, refund and revoke calls take. "
+        "With `allow_partial` it reserves what the card has. Reserved money is held, not "
+        "spendable, until captured or revoked; an uncaptured reservation is released after "
+        "RESERVATION_EXPIRY_SECONDS (7 days by default). `instrument_error`: the card cannot "
+        "pay (unknown, not verified, not active, currency, funds)."
+    ),
+    "instrument_capture": (
+        "Captures reserved money (the sale). `failed_command`: unknown instrument, expired "
+        "reservation, or more than still reserved."
+    ),
+    "instrument_refund": (
+        "Returns captured money to the card. `failed_command`: unknown instrument or more than "
+        "captured and not yet refunded; `instrument_error`: the card is deactivated or expired."
+    ),
+    "instrument_revoke": (
+        "Releases reserved money back to the card's spendable balance (all of it without "
+        "`amount`). `failed_command`: unknown instrument, nothing reserved, or more than reserved."
+    ),
+}
+
+IDEMPOTENCY_NOTE = (
+    "With an `{field}`, the first completed answer (a 200 or a business 400) is stored "
+    "and every later request with that key on this endpoint gets the same status and body, "
+    "whatever its parameters. Validation failures, 401 and 5xx are not stored."
+)
+#: The idempotency key's field: the gift card webhooks' and the payment provider webhooks' name.
+IDEMPOTENCY_FIELDS = ("idempotence_key", "idempotency_key")
+
+API_DESCRIPTION = """\
+Gift card provider webhooks for NewStore ("Gift Card Provider Webhooks v0").
+
+**Authentication**: the API key travels in one request header, `{header}` by default (the
+header name is set at deploy time, e.g. `X-Api-Key`), as the raw key or `Bearer <key>`.
+A missing or wrong key answers `401 unauthorized`.
+
+**Money**: `{{"value": <JSON number>, "currency": "<ISO 4217>"}}`, `value` in major units
+(`25.5` = 25.50). A string value, more decimals than the currency has, a zero or negative
+amount, or an unknown or not accepted currency is `400 invalid_request`; an amount over the
+per-card maximum (10,000 by default) is `400 amount_out_of_range`.
+
+**Idempotency**: the gift card webhooks' mutating calls take an optional `idempotence_key`,
+the payment provider (redemption) calls a required `idempotency_key` (1-255 characters). The
+first completed answer is replayed, byte for byte, for every later request with the same key on
+the same endpoint, whatever its parameters. Keys are kept at least 30 days.
+
+**Errors**: every non-2xx answer has the body `{{"error_code": "...", "message": "..."}}`; the
+message never contains a card number, PIN or key. `503 retry_error` and `500 internal_error`
+mean nothing was committed: retry with the same key.
+
+**Limits**: request bodies over 64 KiB answer `413 payload_too_large`. Unknown fields anywhere
+in a request body are accepted and ignored.
+"""
+
+#: Transport and platform errors every route can answer: status -> (error code, when).
+COMMON_ERRORS: tuple[tuple[int, str, str], ...] = (
+    (401, "unauthorized", "Missing or wrong API key. Nothing was read or changed."),
+    (404, "not_found", "Unknown path."),
+    (405, "method_not_allowed", "A method other than POST on a known path."),
+    (413, "payload_too_large", "Request body over the configured limit (64 KiB by default)."),
+    (429, "rate_limit", "Throttled (stage throttling or WAF rate rule). Retry later."),
+    (500, "internal_error", "Unexpected failure; no effect was committed."),
+    (
+        503,
+        "retry_error",
+        "Storage busy beyond the bounded retries (or key store unavailable); no effect was "
+        "committed. Safe to retry with the same idempotency key.",
+    ),
+)
+
+
+def error_types() -> dict[str, type[errors.ServiceError]]:
+    """error_code -> its error type in ``giftcard.errors`` (the first one, walking down)."""
+    found: dict[str, type[errors.ServiceError]] = {}
+    pending: list[type[errors.ServiceError]] = [errors.ServiceError]
+    while pending:
+        kind = pending.pop(0)
+        found.setdefault(kind.error_code, kind)
+        pending.extend(kind.__subclasses__())
+    return found
+
+
+def error_messages() -> dict[str, str]:
+    """error_code -> the fixed message the service answers with."""
+    return {code: kind.message for code, kind in error_types().items()}
+
+
+def _bad_request_description(codes: Sequence[str], mutating: bool) -> str:
+    kinds = error_types()
+    decided = [c for c in codes if issubclass(kinds[c], errors.BusinessError)]
+    about_request = [c for c in codes if c not in decided]
+    text = ", ".join(f"`{c}`" for c in about_request) + ": the request itself is refused"
+    text += "; never stored, a corrected retry may succeed." if mutating else "."
+    if decided:
+        text += " " + ", ".join(f"`{c}`" for c in decided) + ": refused against the stored state"
+        text += "; stored and replayed under the idempotency key." if mutating else "."
+    return text
+
+
+def available_routes(routes: Iterable[Route] = ROUTES) -> list[Route]:
+    """The routes whose request and response models exist (redemption arrives later)."""
+    return [
+        route
+        for route in routes
+        if isinstance(getattr(models, route.request, None), type)
+        and isinstance(getattr(models, route.response, None), type)
+    ]
+
+
+def business_errors(route: Route) -> tuple[str, ...]:
+    default = REDEMPTION_ERRORS if route.function.startswith("instrument_") else ()
+    return ("invalid_request", *ROUTE_ERRORS.get(route.function, default))
+
+
+def load_example(name: str) -> Any | None:
+    path = EXAMPLES / f"{name}.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _model(name: str) -> type[BaseModel]:
+    model = getattr(models, name)
+    assert isinstance(model, type) and issubclass(model, BaseModel), name
+    return model
+
+
+def _error_response(
+    description: str, codes: Sequence[str], messages: dict[str, str]
+) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": {"$ref": REF_TEMPLATE.format(model="ErrorResponse")}}
+    if len(codes) == 1:
+        content["example"] = {"error_code": codes[0], "message": messages[codes[0]]}
+    else:
+        content["examples"] = {
+            code: {"value": {"error_code": code, "message": messages[code]}} for code in codes
+        }
+    return {"description": description, "content": {"application/json": content}}
+
+
+def _body_schema(
+    components: dict[str, Any], ref: dict[str, Any], path_parameters: Sequence[str]
+) -> dict[str, Any]:
+    """The request body's schema: the model's, minus the fields the path carries."""
+    name = ref["$ref"].rsplit("/", 1)[-1]
+    schema = components[name]
+    carried = [p for p in path_parameters if p in schema.get("properties", {})]
+    if not carried:
+        return ref
+    body = copy.deepcopy(schema)
+    for parameter in carried:
+        del body["properties"][parameter]
+    required = [field for field in body.get("required", []) if field not in carried]
+    if required:
+        body["required"] = required
+    else:
+        body.pop("required", None)
+    body_name = f"{name}Body"
+    body["title"] = body_name
+    components[body_name] = body
+    return {"$ref": REF_TEMPLATE.format(model=body_name)}
+
+
+def _operation(
+    route: Route,
+    schemas: dict[Any, Any],
+    components: dict[str, Any],
+    messages: dict[str, str],
+) -> dict[str, Any]:
+    request_model, response_model = _model(route.request), _model(route.response)
+    path_parameters = PATH_PARAMETER.findall(route.path)
+    codes = business_errors(route)
+    key_field = next((f for f in IDEMPOTENCY_FIELDS if f in request_model.model_fields), None)
+    mutating = key_field is not None
+    description = ROUTE_NOTES.get(route.function, route.summary + ".")
+    if key_field is not None:
+        description += "\n\n" + IDEMPOTENCY_NOTE.format(field=key_field)
+    description += "\n\nError codes: " + ", ".join(
+        f"`{code}`" for code in (*codes, *(c for _, c, _ in COMMON_ERRORS))
+    )
+
+    request_content: dict[str, Any] = {
+        "schema": _body_schema(components, schemas[(request_model, "validation")], path_parameters)
+    }
+    if (example := load_example(f"{route.function}.request")) is not None:
+        request_content["example"] = example
+    ok_content: dict[str, Any] = {"schema": schemas[(response_model, "serialization")]}
+    if (example := load_example(f"{route.function}.response")) is not None:
+        ok_content["example"] = example
+
+    responses: dict[str, Any] = {
+        "200": {"description": "Success.", "content": {"application/json": ok_content}},
+        "400": _error_response(_bad_request_description(codes, mutating), codes, messages),
+    }
+    for status, code, when in COMMON_ERRORS:
+        responses[str(status)] = _error_response(when, [code], messages)
+
+    operation: dict[str, Any] = {
+        "operationId": route.function,
+        "summary": route.summary,
+        "description": description,
+        "tags": ["redemption" if route.function.startswith("instrument_") else "gift card"],
+        "requestBody": {"required": True, "content": {"application/json": request_content}},
+        "responses": responses,
+    }
+    if path_parameters:
+        operation["parameters"] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in path_parameters
+        ]
+    return operation
+
+
+def _refs(value: Any) -> Iterable[str]:
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, str):
+            yield ref.rsplit("/", 1)[-1]
+        for item in value.values():
+            yield from _refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _refs(item)
+
+
+def _prune(components: dict[str, Any], paths: dict[str, Any]) -> None:
+    """Drop schemas nothing refers to (a request model replaced by its body without the path
+    parameters)."""
+    used: set[str] = set()
+    pending = list(_refs(paths))
+    while pending:
+        name = pending.pop()
+        if name not in used:
+            used.add(name)
+            pending.extend(_refs(components.get(name, {})))
+    for name in set(components) - used:
+        del components[name]
+
+
+def project_version() -> str:
+    pyproject = ROOT / "pyproject.toml"
+    try:
+        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "0.0.0"
+
+
+def build_document(
+    routes: Iterable[Route] | None = None,
+    *,
+    server_url: str | None = None,
+    api_key_header: str = "Authorization",
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for ``routes`` (default: every route whose models exist)."""
+    documented = available_routes(ROUTES if routes is None else routes)
+    wanted: list[tuple[type[BaseModel], Any]] = [(_model("ErrorResponse"), "serialization")]
+    for route in documented:
+        wanted.append((_model(route.request), "validation"))
+        wanted.append((_model(route.response), "serialization"))
+    schemas, definitions = models_json_schema(
+        list(dict.fromkeys(wanted)), ref_template=REF_TEMPLATE
+    )
+    components: dict[str, Any] = dict(definitions.get("$defs", {}))
+    messages = error_messages()
+
+    paths: dict[str, Any] = {}
+    for route in documented:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(
+            route, schemas, components, messages
+        )
+
+    _prune(components, paths)
+    server = {"url": server_url, "description": "This server"} if server_url else DEFAULT_SERVER
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Gift card provider for NewStore",
+            "version": project_version(),
+            "description": API_DESCRIPTION.format(header=api_key_header),
+        },
+        "servers": [server],
+        "security": [{SECURITY_SCHEME: []}],
+        "tags": [
+            {"name": "gift card", "description": "NewStore's Gift Card Provider Webhooks"},
+            {"name": "redemption", "description": "NewStore's Payment Provider Webhooks"},
+        ],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": api_key_header,
+                    "description": (
+                        "The API key, raw or as `Bearer <key>`. The header name is configurable "
+                        "at deploy time (API_KEY_HEADER, default `Authorization`)."
+                    ),
+                }
+            },
+            "schemas": dict(sorted(components.items())),
+        },
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.openapi", description="Generate the API's OpenAPI 3.1 document."
+    )
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--write", metavar="PATH", type=Path, help="write the document to PATH")
+    action.add_argument(
+        "--check",
+        metavar="PATH",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_OUTPUT,
+        help=f"exit 1 if PATH (default {DEFAULT_OUTPUT.relative_to(ROOT)}) is out of date",
+    )
+    args = parser.parse_args(argv)
+    text = render(build_document())
+    if args.write is not None:
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        args.write.write_text(text, encoding="utf-8")
+        print(f"wrote {args.write}", file=sys.stderr)
+        return 0
+    if args.check is not None:
+        try:
+            current = args.check.read_text(encoding="utf-8")
+        except OSError:
+            current = None
+        if current != text:
+            print(f"{args.check} is out of date: run make openapi", file=sys.stderr)
+            return 1
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
