@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
 
@@ -87,6 +87,9 @@ class Api(Construct):
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
+            # The name is the ApiName metric dimension: unique per stack, so two deployments in
+            # one account do not share alarms.
+            rest_api_name=f"{Stack.of(self).stack_name}-webhooks",
             description="Gift card provider webhooks for NewStore",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Access logs need the account-level CloudWatch role; a fresh account has none.

@@ -151,3 +151,13 @@ def test_stage_settings_come_from_context(configured: Synth) -> None:
             ],
         },
     )
+
+
+def test_api_name_is_unique_per_stack(synth: Synth, configured: Synth) -> None:
+    # The API name is the ApiName dimension of the API alarms
+    synth.template.has_resource_properties(
+        "AWS::ApiGateway::RestApi", {"Name": "GiftCardProvider-webhooks"}
+    )
+    configured.template.has_resource_properties(
+        "AWS::ApiGateway::RestApi", {"Name": "GiftCardsConfigured-webhooks"}
+    )
