@@ -64,9 +64,9 @@ def parser() -> argparse.ArgumentParser:
         epilog=(
             "Target: --stack reads the table and the key material secret from the deployed "
             "stack's outputs (TableName, KeyMaterialSecretArn); --table/--keys-secret name them "
-            "directly; neither uses TABLE_NAME and KEYS_SECRET_ID from the environment "
-            "(defaults giftcards, giftcards/key-material). The local run (make run) prints the "
-            "exact command for its moto endpoint. "
+            "directly; without either, TABLE_NAME and KEYS_SECRET_ID from the environment "
+            "apply (defaults giftcards, giftcards/key-material). The local run (make run) prints "
+            "the exact command for its moto endpoint. "
             "Exit status: 0 all rows accepted, 1 rows rejected (nothing written), "
             "2 unusable file or arguments, 3 AWS failure (a re-run is safe)."
         ),
@@ -178,9 +178,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             table_name, secret_id = target(args)
             keys = key_material(secret_id, 0)
         except RetryError as exc:
+            cause = f": {str(exc.__cause__)[:300]}" if exc.__cause__ is not None else ""
             raise CommandError(
-                "cannot read the key material secret (wrong --keys-secret, no access, or no "
-                "master key in it)",
+                f"cannot read the key material secret {secret_id} (wrong --keys-secret, no "
+                f"access, or no master key in it){cause}",
                 EXIT_AWS,
             ) from exc
         report = import_stock(
