@@ -21,6 +21,23 @@ PYTHON_VERSION = "3.13"
 PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 #: Shipped by the Lambda Python runtime; a second copy only adds size and version skew.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+#: Powertools subpackages the service never imports (it uses Logger, Metrics and parameters).
+#: Dropping them keeps the layer small; tests/integration/test_layer_contents.py checks that a
+#: full flow through every handler imports none of them.
+POWERTOOLS_UNUSED = (
+    "event_handler",
+    "utilities/parser",
+    "utilities/data_classes",
+    "utilities/idempotency",
+    "utilities/auth_alpha",
+    "utilities/feature_flags",
+    "utilities/circuit_breaker",
+    "utilities/kafka",
+    "utilities/batch",
+    "utilities/streaming",
+    "utilities/validation",
+    "utilities/data_masking",
+)
 #: Lambda's limit for a function plus all its layers, unzipped.
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
@@ -51,6 +68,8 @@ def strip(site: Path) -> None:
         for info in site.glob(f"{name}-*.dist-info"):
             shutil.rmtree(info)
     shutil.rmtree(site / "bin", ignore_errors=True)
+    for unused in POWERTOOLS_UNUSED:
+        shutil.rmtree(site / "aws_lambda_powertools" / unused, ignore_errors=True)
     for cache in list(site.rglob("__pycache__")):
         shutil.rmtree(cache, ignore_errors=True)
     for compiled in site.rglob("*.py[co]"):

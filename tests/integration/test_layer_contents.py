@@ -1,0 +1,53 @@
+"""The layer drops Powertools subpackages the service never uses; prove none is needed.
+
+Given every handler module and a flow through the gift card webhooks and the authorizer,
+when we look at what got imported, then nothing from ``tools.build_layer.POWERTOOLS_UNUSED``
+is among it (a fresh interpreter, so other tests' imports don't count).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = r"""
+import importlib, json, sys
+from pathlib import Path
+from tests.support.aws import offline_aws, API_KEY
+from tests.support.events import proxy_event, authorizer_event, LambdaContext
+
+handlers = {p.parent.name: importlib.import_module(f"functions.{p.parent.name}.handler")
+            for p in sorted(Path("functions").glob("*/handler.py"))}
+with offline_aws():
+    issued = handlers["issue"].lambda_handler(proxy_event("/gift_card/issue", {
+        "amount": {"value": 5, "currency": "USD"}, "customer": {}}), LambdaContext())
+    card = json.loads(issued["body"])["identifier"]
+    handlers["balance"].lambda_handler(proxy_event("/gift_card/balance", {"identifier": card}), LambdaContext())
+    handlers["deactivate"].lambda_handler(proxy_event("/gift_card/deactivate", {
+        "card_number": card["number"]}), LambdaContext())
+    handlers["authorizer"].lambda_handler(authorizer_event({"Authorization": API_KEY}), LambdaContext())
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools"))))
+"""
+
+
+def test_handlers_import_nothing_the_layer_strips() -> None:
+    from tools.build_layer import POWERTOOLS_UNUSED
+
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env={"PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    imported = json.loads(result.stdout.strip().splitlines()[-1])
+    stripped = ["aws_lambda_powertools." + name.replace("/", ".") for name in POWERTOOLS_UNUSED]
+    used = [m for m in imported if any(m == s or m.startswith(s + ".") for s in stripped)]
+    assert imported, "the probe imported no Powertools module at all"
+    assert used == []
