@@ -26,10 +26,11 @@ with offline_aws():
     issued = handlers["issue"].lambda_handler(proxy_event("/gift_card/issue", {
         "amount": {"value": 5, "currency": "USD"}, "customer": {}}), LambdaContext())
     card = json.loads(issued["body"])["identifier"]
-    handlers["balance"].lambda_handler(proxy_event("/gift_card/balance", {"identifier": card}), LambdaContext())
+    ctx = LambdaContext()
+    handlers["balance"].lambda_handler(proxy_event("/gift_card/balance", {"identifier": card}), ctx)
     handlers["deactivate"].lambda_handler(proxy_event("/gift_card/deactivate", {
         "card_number": card["number"]}), LambdaContext())
-    handlers["authorizer"].lambda_handler(authorizer_event({"Authorization": API_KEY}), LambdaContext())
+    handlers["authorizer"].lambda_handler(authorizer_event({"Authorization": API_KEY}), ctx)
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("aws_lambda_powertools"))))
 """
 
