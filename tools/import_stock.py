@@ -94,6 +94,13 @@ def configure_aws(endpoint_url: str | None, region: str | None) -> None:
 
     if endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url
+        import boto3
+
+        if boto3.session.Session().get_credentials() is None:
+            # A local endpoint (the local run's moto) accepts any signature; real AWS behind a
+            # custom endpoint still needs real credentials, and then these are not used.
+            os.environ["AWS_ACCESS_KEY_ID"] = "local"
+            os.environ["AWS_SECRET_ACCESS_KEY"] = "local"
     if region:
         os.environ["AWS_DEFAULT_REGION"] = region
         os.environ["AWS_REGION"] = region

@@ -351,6 +351,12 @@ class LocalServer(ThreadingHTTPServer):
         self.gateway = gateway
         super().__init__(address, RequestHandler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up or stalls mid-request is its own business, not a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
 
 class BodyTooLarge(Exception):
     pass
@@ -501,6 +507,18 @@ def _json_block(value: Any) -> str:
     return f"<pre>{linked}</pre>"
 
 
+def _schema_block(document: dict[str, Any], schema: dict[str, Any]) -> str:
+    """A schema shown in full: a reference is resolved one level (nested ones are links)."""
+    ref = schema.get("$ref")
+    if not isinstance(ref, str):
+        return _json_block(schema)
+    name = ref.rsplit("/", 1)[-1]
+    resolved = document["components"]["schemas"].get(name, schema)
+    return f"<p>Schema <a href='#schema-{html.escape(name)}'>{html.escape(name)}</a>:</p>" + (
+        _json_block(resolved)
+    )
+
+
 def docs_page(document: dict[str, Any]) -> str:
     """The OpenAPI document as one self-contained HTML page (no script, no CDN)."""
     info = document["info"]
@@ -545,7 +563,7 @@ def docs_page(document: dict[str, Any]) -> str:
                     "(string, required).</p>"
                 )
             request = operation["requestBody"]["content"][JSON_TYPE]
-            parts.append("<h3>Request body</h3>" + _json_block(request["schema"]))
+            parts.append("<h3>Request body</h3>" + _schema_block(document, request["schema"]))
             if "example" in request:
                 parts.append("<p>Example:</p>" + _json_block(request["example"]))
                 body = json.dumps(request["example"])
@@ -565,7 +583,7 @@ def docs_page(document: dict[str, Any]) -> str:
                 examples += [e["value"] for e in content.get("examples", {}).values()]
                 cell = _inline(response["description"])
                 if status == "200":
-                    cell += _json_block(content.get("schema", {}))
+                    cell += _schema_block(document, content.get("schema", {}))
                 cell += "".join(_json_block(example) for example in examples)
                 parts.append(f"<tr><td>{html.escape(status)}</td><td>{cell}</td></tr>")
             parts.append("</table>")
