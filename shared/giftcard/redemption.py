@@ -62,6 +62,7 @@ from giftcard.repository import (
     CardCheck,
     CardUpdate,
     Instrument,
+    InstrumentConflict,
     InstrumentWrite,
     StoredRecord,
     Write,
@@ -196,12 +197,9 @@ def _commit(
 ) -> Reply:
     """Card, instrument and ledger entry as one transaction, each conditioned on what was read."""
     if balance_after < 0 or held_after < 0:
-        logger.error(
-            "card holds less than its instrument reserves",
-            instrument_id=before.instrument_id,
-            card_last4=card.last4,
-        )
-        raise InconsistentState("card and instrument disagree")
+        # The instrument and its card were read by two calls: another command on the card
+        # committed in between. The commit would fail on the versions anyway; decide again.
+        raise InstrumentConflict(None)
     ledger = entry(
         call,
         card,
