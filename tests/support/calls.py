@@ -81,7 +81,8 @@ def invoke(
     registry = SECRETS if secrets is None else secrets
     if body is not None:
         registry.harvest(body)
-    event = proxy_event(PATHS.get(name, f"/{name}"), body, raw=raw, key_id=key_id)
+    text = raw if raw is not None else to_json(body)
+    event = proxy_event(PATHS.get(name, f"/{name}"), body, raw=text, key_id=key_id)
     result = handler(name)(event, LambdaContext(), services)
     answer = Answer(result["statusCode"], result["body"], dict(result.get("headers") or {}))
     if answer.status == 200:
@@ -89,6 +90,27 @@ def invoke(
     else:
         registry.error_bodies.append(answer.body)
     return answer
+
+
+def to_json(body: Any) -> str:
+    """JSON text of ``body``; ``Decimal`` values become JSON numbers written exactly as given
+    (``Decimal("25.50")`` -> ``25.50``), so tests can send any number literal."""
+    numbers: list[str] = []
+
+    def mark(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            numbers.append(str(value))
+            return f"\x00{len(numbers) - 1}\x00"
+        if isinstance(value, dict):
+            return {key: mark(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [mark(item) for item in value]
+        return value
+
+    text = json.dumps(mark(body))
+    for index, number in enumerate(numbers):
+        text = text.replace(f'"\\u0000{index}\\u0000"', number)
+    return text
 
 
 def _loads_or_none(text: str) -> Any:
@@ -456,7 +478,10 @@ def load_stock(rows: Iterable[tuple[str, str | None]], secrets: Secrets | None =
 def issue_card(
     value: Any = 50, currency: str = "USD", *, services: Any = None, **fields: Any
 ) -> tuple[str, str]:
-    """Issue a card through the issue webhook; returns its (number, PIN)."""
+    """Issue a card through the issue webhook; returns its (number, PIN). A string ``value`` is
+    sent as that JSON number literal."""
+    if isinstance(value, str):
+        value = Decimal(value)
     body = {"amount": {"value": value, "currency": currency}, "customer": {"id": "c-1"}, **fields}
     answer = invoke("issue", body, services=services)
     assert answer.status == 200, answer.body
