@@ -165,7 +165,9 @@ def webhook(
         event: dict[str, Any], context: Any, injected: Services | None = None
     ) -> dict[str, Any]:
         request_id, key_id = request_identity(event, context)
-        logger.append_keys(webhook=name, request_id=request_id, key_id=key_id or None)
+        # Thread-local keys: the local run serves many requests at once in one process.
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(webhook=name, request_id=request_id, key_id=key_id or None)
         try:
             current = injected or services()
             request = parse(model, event, current.settings.max_body_bytes)
