@@ -87,6 +87,6 @@ def test_bad_values_fail_the_synth(key: str, value: object) -> None:
 
 
 def test_docs_list_every_context_key() -> None:
-    deploy_doc = (Path(PROJECT_ROOT) / "docs" / "deploy.md").read_text()
-    missing = [key for key in context_keys() if f"`{key}`" not in deploy_doc]
+    readme = (Path(PROJECT_ROOT) / "README.md").read_text()
+    missing = [key for key in context_keys() if f"`{key}`" not in readme]
     assert missing == []
