@@ -1,0 +1,124 @@
+"""Key material: HMAC lookups and PIN hashes, AES-GCM sealing bound to its record, and the
+constant-time comparison of PINs."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import pytest
+from cryptography.exceptions import InvalidTag
+
+from giftcard import keys
+from giftcard.errors import RetryError
+from giftcard.keys import KeyMaterial, idempotency_key_hash
+
+MASTER = "unit-test-master-key-material-0123456789abcdef"
+OTHER = "another-master-key-material-0123456789abcdef!!"
+
+
+@pytest.fixture(scope="module")
+def material() -> KeyMaterial:
+    return KeyMaterial.from_master(MASTER)
+
+
+def test_short_master_is_refused() -> None:
+    with pytest.raises(ValueError):
+        KeyMaterial.from_master("x" * 31)
+
+
+def test_each_purpose_has_its_own_key(material: KeyMaterial) -> None:
+    derived = {material.lookup_key, material.pin_key, material.params_key, material.sealing_key}
+    assert len(derived) == 4
+    assert all(len(key) == 32 for key in derived)
+    assert MASTER.encode() not in derived
+
+
+def test_lookup_is_deterministic_secret_and_hides_the_number(material: KeyMaterial) -> None:
+    number = "7777001234567897"
+    lookup = material.card_lookup(number)
+    assert lookup == KeyMaterial.from_master(MASTER).card_lookup(number)
+    assert lookup != KeyMaterial.from_master(OTHER).card_lookup(number)
+    assert lookup != material.card_lookup("7777001234567889")
+    assert number not in lookup
+    assert len(lookup) == 64
+
+
+def test_pin_hash_binds_the_card(material: KeyMaterial) -> None:
+    a, b = material.card_lookup("7777000000000001"), material.card_lookup("7777000000000019")
+    assert material.pin_hash(a, "4125") != material.pin_hash(b, "4125")
+    assert material.pin_hash(a, "4125") != material.pin_hash(a, "4126")
+    assert "4125" not in material.pin_hash(a, "4125")
+    assert material.pin_matches(material.pin_hash(a, "4125"), a, "4125")
+    assert not material.pin_matches(material.pin_hash(a, "4125"), a, "41250")
+    assert not material.pin_matches(material.pin_hash(a, "4125"), b, "4125")
+
+
+def test_pin_comparison_is_constant_time(
+    material: KeyMaterial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Any, Any]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    lookup = material.card_lookup("7777000000000001")
+    stored = material.pin_hash(lookup, "1111")
+    assert not material.pin_matches(stored, lookup, "2222")
+    assert material.pin_matches(stored, lookup, "1111")
+    assert len(calls) == 2
+
+
+def test_seal_round_trips_and_is_randomized(material: KeyMaterial) -> None:
+    body = '{"identifier": {"number": "7777001234567897", "pin": "4125"}}'
+    first, second = material.seal(body, "IDEM#issue#a"), material.seal(body, "IDEM#issue#a")
+    assert first != second  # fresh nonce every time
+    assert material.unseal(first, "IDEM#issue#a") == body
+    assert material.unseal(second, "IDEM#issue#a") == body
+    assert b"7777001234567897" not in first
+    assert b"identifier" not in first
+
+
+def test_tampered_ciphertext_is_detected(material: KeyMaterial) -> None:
+    sealed = bytearray(material.seal("secret body", "ctx"))
+    for position in (0, 12, len(sealed) - 1):
+        tampered = bytearray(sealed)
+        tampered[position] ^= 0x01
+        with pytest.raises(InvalidTag):
+            material.unseal(bytes(tampered), "ctx")
+    with pytest.raises(InvalidTag):
+        material.unseal(bytes(sealed[:-1]), "ctx")
+
+
+def test_sealed_body_is_bound_to_its_record(material: KeyMaterial) -> None:
+    sealed = material.seal("replay me", "IDEM#issue#one")
+    with pytest.raises(InvalidTag):
+        material.unseal(sealed, "IDEM#issue#two")
+    with pytest.raises(InvalidTag):
+        KeyMaterial.from_master(OTHER).unseal(sealed, "IDEM#issue#one")
+
+
+def test_idempotency_key_hash_is_scoped_per_endpoint() -> None:
+    assert idempotency_key_hash("issue", "k") == idempotency_key_hash("issue", "k")
+    assert idempotency_key_hash("issue", "k") != idempotency_key_hash("activate", "k")
+    assert idempotency_key_hash("issue", "k") != idempotency_key_hash("issue", "k2")
+    assert "k" * 40 not in idempotency_key_hash("issue", "k" * 40)
+
+
+def test_params_hash_depends_on_the_request(material: KeyMaterial) -> None:
+    assert material.params_hash("a") == material.params_hash("a")
+    assert material.params_hash("a") != material.params_hash("b")
+
+
+def test_secret_without_master_is_retry_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keys.secrets, "get", lambda secret_id, max_age: {"other": "x"})
+    with pytest.raises(RetryError):
+        keys.key_material("whatever", 60)
+
+
+def test_key_material_is_derived_once_per_master(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keys.secrets, "get", lambda secret_id, max_age: {"master": MASTER})
+    assert keys.key_material("s", 60) is keys.key_material("s", 60)
