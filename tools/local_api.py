@@ -727,6 +727,29 @@ def banner(
     return "\n".join(lines)
 
 
+def expiry_rate_seconds() -> float:
+    """How often the local run releases expired reservations (the stack schedules the same
+    handler with EventBridge every ``reservation_expiry_rate_minutes``)."""
+    try:
+        return max(1.0, float(os.environ.get("RESERVATION_EXPIRY_RATE_SECONDS") or 60))
+    except ValueError:
+        return 60.0
+
+
+def run_expiry_job_until(stop: threading.Event, every: float) -> None:
+    """Run the real ``reservation_expiry`` handler on a schedule until ``stop`` is set."""
+    try:
+        job = importlib.import_module("functions.reservation_expiry.handler").lambda_handler
+    except ImportError:
+        stop.wait()
+        return
+    while not stop.wait(every):
+        try:
+            job({"source": "local.schedule"}, LambdaContext("reservation_expiry", uuid.uuid4().hex))
+        except Exception as exc:  # the job logs its own failures; keep serving
+            _log_line("ERROR", "reservation expiry job failed", error=type(exc).__name__)
+
+
 def main() -> int:
     from moto.server import ThreadedMotoServer
 
@@ -792,8 +815,7 @@ def main() -> int:
 
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
         thread.start()
-        while not stop.wait(0.5):
-            pass
+        run_expiry_job_until(stop, expiry_rate_seconds())
         server.shutdown()
         thread.join()
         print("Stopped.", flush=True)

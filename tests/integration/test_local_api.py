@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -281,6 +282,18 @@ def test_generated_key_and_clean_shutdown() -> None:
     # And Ctrl-C (SIGINT) stops it cleanly
     assert api.returncode == 0
     assert api.output().rstrip().endswith("Stopped.")
+    api.cleanup()
+
+
+def test_the_reservation_expiry_job_runs_on_its_schedule() -> None:
+    # Given a local run whose expiry job runs every second
+    with LocalApi({"RESERVATION_EXPIRY_RATE_SECONDS": "1"}) as api:
+        # When a few seconds pass
+        deadline = time.monotonic() + 15
+        while "reservation expiry run" not in api.output() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Then the real reservation_expiry handler has run (and logged its summary)
+        assert "reservation expiry run" in api.output()
     api.cleanup()
 
 
