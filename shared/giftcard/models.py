@@ -185,7 +185,8 @@ class ErrorResponse(ResponseModel):
 
 # Redemption (payment provider webhooks) ----------------------------------------------------------
 # NewStore spends gift cards through its Payment Provider Webhooks: a financial instrument reserves
-# funds on a card, then capture, refund and revoke move them. The README (payment-provider webhooks) is the contract.
+# funds on a card, then capture, refund and revoke move them. The README section
+# "Spending a card: the payment-provider webhooks" is the contract.
 
 IdempotencyKey = Annotated[
     str,
