@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from giftcard.clock import FixedClock
-from tests.support.calls import SECRETS, CapturedLogs, assert_no_secrets
+from tests.support.calls import (
+    SECRETS,
+    CapturedLogs,
+    assert_ledger_consistent,
+    assert_no_secrets,
+)
 
 #: 2027-01-15T08:00:00Z: the fixed clock's start.
 START = 1_800_000_000
@@ -85,6 +90,14 @@ def repository(aws: None) -> Any:
     from giftcard.settings import get_settings
 
     return Repository(get_settings().table_name)
+
+
+@pytest.fixture
+def ledger_checked(repository: Any) -> Iterator[None]:
+    """After the test: every card's balance + held equals the sum of its ledger, and the ledger
+    chains. Use per module: ``pytestmark = pytest.mark.usefixtures("ledger_checked")``."""
+    yield
+    assert_ledger_consistent(repository)
 
 
 @pytest.fixture

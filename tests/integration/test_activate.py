@@ -17,6 +17,8 @@ from tests.support.calls import (
     with_bad_check_digit,
 )
 
+pytestmark = pytest.mark.usefixtures("ledger_checked")
+
 CUSTOMER = {"id": "64810476", "email": "jay@example.com", "name": "Jay Doubleyou"}
 
 

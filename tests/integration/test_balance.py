@@ -16,6 +16,8 @@ from tests.support.calls import (
     with_bad_check_digit,
 )
 
+pytestmark = pytest.mark.usefixtures("ledger_checked")
+
 INVALID_CARD = reply_for(InvalidCard()).body
 MINUTE = 60
 

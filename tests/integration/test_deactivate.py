@@ -17,6 +17,8 @@ from tests.support.calls import (
     with_bad_check_digit,
 )
 
+pytestmark = pytest.mark.usefixtures("ledger_checked")
+
 INVALID_CARD = reply_for(InvalidCard()).body
 #: The fixed clock's start (tests/conftest.py START) as the API writes it.
 START_ISO = "2027-01-15T08:00:00Z"
@@ -194,3 +196,15 @@ def test_unknown_fields_are_ignored(services: Any) -> None:
         services=services,
     )
     assert answer.status == 200
+
+
+def test_key_id_of_the_api_key_reaches_the_void_entry(services: Any, repository: Any) -> None:
+    number, _pin = issue_card(services=services)
+    answer = invoke("deactivate", {"card_number": number}, services=services, key_id="key-ops")
+    assert answer.status == 200
+    card = card_item(repository)
+    entries = repository.ledger(card["PK"].removeprefix("CARD#"))
+    assert {(entry.kind, entry.key_id) for entry in entries} == {
+        ("issue", "key-1"),
+        ("deactivate_void", "key-ops"),
+    }

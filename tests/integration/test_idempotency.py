@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.calls import CapturedLogs, card_number, invoke, issue_card, load_stock
 
+pytestmark = pytest.mark.usefixtures("ledger_checked")
+
 DAY = 86400
 MISMATCH = "idempotency key reused with different parameters"
 

@@ -14,6 +14,8 @@ import pytest
 from giftcard.cards import luhn_valid
 from tests.support.calls import invoke, issue_card
 
+pytestmark = pytest.mark.usefixtures("ledger_checked")
+
 CUSTOMER = {"id": "64810476", "email": "jay@example.com", "name": "Jay Doubleyou"}
 
 
@@ -354,3 +356,25 @@ def test_without_the_flag_a_purchase_card_is_funded_at_once(services: Any) -> No
     )
     identifier = answer.json["identifier"]
     assert balance_of(services, identifier["number"], identifier["pin"]).status == 200
+
+
+def test_generated_number_never_collides_with_an_existing_card(
+    services: Any, repository: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an existing card
+    taken, taken_pin = issue_card(70, services=services)
+    # When the generator draws that same number first, then a free one
+    from giftcard import service
+    from tests.support.calls import card_number
+
+    free = card_number(4711)
+    draws = iter([taken, free])
+    monkeypatch.setattr(service, "generate_number", lambda prefix, length: next(draws))
+    answer = invoke("issue", issue_body(20), services=services)
+    # Then the new card gets the free number, and the existing card is untouched
+    assert answer.status == 200
+    assert answer.json["identifier"]["number"] == free
+    assert balance_of(services, taken, taken_pin).json == {"value": 70, "currency": "USD"}
+    new_pin = answer.json["identifier"]["pin"]
+    assert balance_of(services, free, new_pin).json == {"value": 20, "currency": "USD"}
+    assert len(cards_in_table(repository)) == 2

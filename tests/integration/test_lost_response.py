@@ -1,6 +1,8 @@
-"""The lost response: DynamoDB committed the transaction but the answer never arrived (read
-timeout). The service's retry must meet its own idempotency record and replay, never execute
-twice: one card, one ledger entry, and the answer is the committed one."""
+"""Storage failures. The lost response: DynamoDB committed the transaction but the answer never
+arrived (read timeout). The service's retry must meet its own idempotency record and replay, never
+execute twice: one card, one ledger entry, and the answer is the committed one. Throttling that
+outlasts the retries is 503 retry_error, an unexpected failure 500 internal_error; neither
+commits anything."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from tests.support.calls import (
     load_stock,
     lose_response_once,
 )
+
+pytestmark = pytest.mark.usefixtures("ledger_checked")
 
 KEYS = [pytest.param("lost-1", id="with-key"), pytest.param(None, id="without-key")]
 
@@ -108,3 +112,81 @@ def test_stored_business_error_after_a_lost_response_is_replayed(
     assert (answer.status, answer.error_code) == (400, "card_not_found")
     load_stock([(number, None)])
     assert invoke("activate", body, services=services).body == answer.body
+
+
+def fail_every(operation: str, error: Exception) -> Any:
+    """Make every ``operation`` call fail before it reaches the table (undo: unregister)."""
+    from giftcard import aws
+
+    def hook(**_: Any) -> None:
+        raise error
+
+    aws.client("dynamodb").meta.events.register(f"before-call.dynamodb.{operation}", hook)
+    return hook
+
+
+def throttled() -> Exception:
+    from botocore.exceptions import ClientError
+
+    error: Any = {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
+    return ClientError({"Error": error}, "TransactWriteItems")
+
+
+@pytest.mark.parametrize("env", [{"STORAGE_MAX_ATTEMPTS": "3"}])
+def test_throttling_that_outlasts_the_retries_is_retry_error_and_commits_nothing(
+    services: Any, repository: Any
+) -> None:
+    body = {"amount": {"value": 5, "currency": "USD"}, "customer": {}, "idempotence_key": "T"}
+    fail_every("TransactWriteItems", throttled())
+    answer = invoke("issue", body, services=services)
+    assert (answer.status, answer.error_code) == (503, "retry_error")
+    assert list(repository.scan_all()) == []
+
+
+@pytest.mark.parametrize("env", [{"STORAGE_MAX_ATTEMPTS": "3"}])
+def test_retry_error_is_not_stored_so_the_same_key_succeeds_later(
+    services: Any, repository: Any
+) -> None:
+    from giftcard import aws
+
+    body = {"amount": {"value": 5, "currency": "USD"}, "customer": {}, "idempotence_key": "T2"}
+    events = aws.client("dynamodb").meta.events
+    hook = fail_every("TransactWriteItems", throttled())
+    assert invoke("issue", body, services=services).status == 503
+    events.unregister("before-call.dynamodb.TransactWriteItems", hook)
+    assert invoke("issue", body, services=services).status == 200
+    assert len(cards(repository)) == 1
+
+
+def test_throttled_balance_read_is_retried(services: Any) -> None:
+    from giftcard import aws
+
+    number, pin = issue_card(9, services=services)
+    failures = iter([throttled(), throttled()])
+
+    def hook(**_: Any) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+
+    aws.client("dynamodb").meta.events.register("before-call.dynamodb.GetItem", hook)
+    answer = invoke("balance", {"identifier": {"number": number, "pin": pin}}, services=services)
+    assert (answer.status, answer.body) == (200, '{"value": 9, "currency": "USD"}')
+
+
+def test_unexpected_failure_is_internal_error_and_commits_nothing(
+    services: Any, repository: Any
+) -> None:
+    fail_every("TransactWriteItems", RuntimeError("boom"))
+    answer = invoke(
+        "issue", {"amount": {"value": 5, "currency": "USD"}, "customer": {}}, services=services
+    )
+    assert (answer.status, answer.error_code) == (500, "internal_error")
+    assert "boom" not in answer.body
+    assert list(repository.scan_all()) == []
+
+
+@pytest.mark.parametrize("env", [{"KEYS_SECRET_ID": "giftcards/missing"}])
+def test_unreadable_key_material_is_retry_error(services: Any) -> None:
+    answer = invoke("balance", {"identifier": {"number": card_number(5)}}, services=services)
+    assert (answer.status, answer.error_code) == (503, "retry_error")

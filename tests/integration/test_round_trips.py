@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support.calls import DynamoCalls, card_number, invoke, issue_card, load_stock
+
+pytestmark = pytest.mark.usefixtures("ledger_checked")
 
 ISSUE = {"amount": {"value": 50, "currency": "USD"}, "customer": {}}
 

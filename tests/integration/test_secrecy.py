@@ -18,6 +18,8 @@ from tests.support.calls import (
     load_stock,
 )
 
+pytestmark = pytest.mark.usefixtures("ledger_checked")
+
 CUSTOMER = {"id": "64810476", "email": "jay.doubleyou@example.com", "name": "Jay Doubleyou"}
 #: Text that would betray a response body or customer record stored in clear.
 CLEAR_MARKERS = ('"identifier"', '"deactivated_at"', '"error_code"', '"value"', '"email"')

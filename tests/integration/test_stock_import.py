@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support.calls import card_number, invoke, load_stock
+
+pytestmark = pytest.mark.usefixtures("ledger_checked")
 
 
 def test_printed_pin_guards_the_balance_after_activation(services: Any) -> None:
