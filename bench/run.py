@@ -1,0 +1,291 @@
+"""``make bench``: print the performance table and write ``bench/results.json``.
+
+    python -m bench.run [--runs 7] [--samples 150] [--output bench/results.json]
+
+Offline and bounded: a moto server on 127.0.0.1 stands in for DynamoDB and Secrets Manager;
+fresh interpreters time the cold start; the whole run takes one to three minutes on 2 cores.
+Timing figures depend on the machine and its load: compare ratios, not milliseconds, and only
+between runs on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import ROOT, coldstart, flows, warm
+from bench.server import loopback_aws
+
+GOALS = {
+    "import_ratio": 1.3,
+    "warm_overhead_ratio": 1.25,
+    "layer_unzipped_mb": 25.0,
+    "max_item_bytes": 1024,
+}
+#: What each request's round trips should be (design: one per request, two for a wrong PIN;
+#: deactivate must read the balance it voids; a correct PIN after failures resets the counter).
+ROUND_TRIP_GOALS = {
+    "balance": 1,
+    "balance_wrong_pin": 2,
+    "balance_pin_reset": 2,
+    "issue": 1,
+    "issue_replay": 1,
+    "activate": 1,
+    "activate_replay": 1,
+    "deactivate": 2,
+    "deactivate_replay": 1,
+}
+LAYER = ROOT / "build" / "layer"
+#: Handlers timed again without bytecode in the layer (they all import much the same code).
+WITHOUT_BYTECODE = ("balance", "authorizer")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def verdict(value: float | None, goal: float, *, below: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    ok = value < goal if below else value <= goal
+    return "ok" if ok else "OVER"
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [f"\n## {title}\n"]
+    for index, row in enumerate(cells):
+        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        if index == 0:
+            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def layer_size() -> tuple[float | None, str]:
+    site = LAYER / "python"
+    if not site.is_dir():
+        return None, "build/layer not found (run `make build`)"
+    size = sum(f.stat().st_size for f in LAYER.rglob("*") if f.is_file() and not f.is_symlink())
+    shipped = [name for name in ("boto3", "botocore", "s3transfer") if (site / name).exists()]
+    note = f"contains {', '.join(shipped)}" if shipped else "without boto3/botocore"
+    biggest = sorted(
+        (
+            (sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else 0, p)
+            for p in site.iterdir()
+            if not p.name.endswith(".dist-info")
+        ),
+        key=lambda pair: -pair[0],
+    )[:3]
+    note += "; largest: " + ", ".join(f"{p.name} {s / 2**20:.1f}" for s, p in biggest)
+    return round(size / 2**20, 2), note
+
+
+def progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Performance figures -> bench/results.json")
+    parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per handler (>=5)")
+    parser.add_argument("--samples", type=int, default=150, help="warm pairs per webhook")
+    parser.add_argument(
+        "--budget", type=float, default=6.0, help="seconds at most per warm webhook"
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
+    args = parser.parse_args(argv)
+    if args.runs < 5:
+        parser.error("--runs must be at least 5")
+    began = time.perf_counter()
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    report: list[str] = [
+        f"# make bench: {platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.machine()}, {cores} cores, load average {load:.1f} at start, moto on loopback"
+    ]
+    if load > cores:
+        report.append(
+            "(the machine was busy: wall-clock medians wander; trust the CPU ratio of the cold "
+            "start, and run again when it is idle for the warm ratios)"
+        )
+    redemption = all(flows.available(name) for name in flows.REDEMPTION)
+
+    with loopback_aws() as env:
+        # Round trips and stored item sizes: one realistic flow through the real handlers.
+        progress("round trips and item sizes")
+        with warm.quiet_logs():
+            counts, operations = flows.round_trips(with_redemption=redemption)
+            sizes = flows.stored_item_sizes()
+            powertools = flows.powertools_round_trips()
+        rows: list[list[Any]] = []
+        for label, count in counts.items():
+            goal = ROUND_TRIP_GOALS.get(label, 1 if label.endswith("_replay") else None)
+            rows.append(
+                [
+                    label,
+                    count,
+                    " + ".join(operations[label]),
+                    goal if goal is not None else "-",
+                    "-" if goal is None else ("ok" if count <= goal else "OVER"),
+                ]
+            )
+        for label, count in powertools.items():
+            rows.append([f"({label})", count, "Powertools @idempotent + 1 PutItem", "-", "-"])
+        report.append(
+            table(
+                "DynamoDB round trips per request",
+                ["request", "calls", "operations", "goal", ""],
+                rows,
+            )
+        )
+        max_item = max(sizes.values())
+        report.append(
+            table(
+                "Largest stored item after the flow (DynamoDB item size rules)",
+                ["item", "bytes", "goal < 1024"],
+                [
+                    [kind, size, verdict(size, GOALS["max_item_bytes"], below=True)]
+                    for kind, size in sorted(sizes.items())
+                ],
+            )
+        )
+
+        # Warm overhead: every webhook against its own raw DynamoDB calls.
+        warm_rows: list[list[Any]] = []
+        warm_ratio: dict[str, float] = {}
+        with warm.quiet_logs():
+            for scenario in warm.scenarios(redemption):
+                progress(f"warm {scenario.name}")
+                timing = warm.measure(scenario, args.samples, budget=args.budget)
+                ratio = round(timing.ratio, 3)
+                warm_ratio[scenario.name] = ratio
+                handler_ms = statistics.median(timing.handler)
+                raw_ms = statistics.median(timing.raw)
+                warm_rows.append(
+                    [
+                        scenario.name,
+                        len(timing.handler),
+                        ms(handler_ms),
+                        ms(raw_ms),
+                        ms(handler_ms - raw_ms),
+                        f"{ratio:.2f}",
+                        verdict(ratio, GOALS["warm_overhead_ratio"]),
+                    ]
+                )
+        report.append(
+            table(
+                "Warm latency: handler vs the same raw DynamoDB calls (medians, ms)",
+                ["webhook", "pairs", "handler", "raw calls", "overhead", "ratio", "goal <= 1.25"],
+                warm_rows,
+            )
+        )
+
+        # Cold start: fresh interpreters, Lambda's sys.path layout.
+        names = flows.functions_present()
+        progress(f"cold start: {len(names)} handlers + baseline, {args.runs} interpreters each")
+        with coldstart.lambda_layout(LAYER / "python") as layout:
+            cold = coldstart.measure(names, layout, env, args.runs)
+            baseline = cold[coldstart.BASELINE]
+            no_bytecode = (
+                coldstart.measure_without_bytecode(
+                    [n for n in WITHOUT_BYTECODE if n in names], layout, env, 5
+                )
+                if layout.faithful
+                else {}
+            )
+            progress("cold start breakdown (balance)")
+            steps = coldstart.breakdown("balance", layout, env, 5)
+        base = baseline.cold
+        base_cpu = statistics.median(baseline.cpus)
+        import_ratio = {name: round(cold[name].cold / base, 3) for name in names}
+        cold_rows: list[list[Any]] = [
+            ["boto3 + client (baseline)", ms(base), "", "", ms(base), "1.00", "", "1.00", ""]
+        ]
+        for name in names:
+            samples = cold[name]
+            cold_rows.append(
+                [
+                    name,
+                    ms(samples.median("imports")),
+                    ms(samples.median("inits")),
+                    ms(samples.median("first_calls")),
+                    ms(samples.cold),
+                    f"{import_ratio[name]:.2f}",
+                    verdict(import_ratio[name], GOALS["import_ratio"]),
+                    f"{statistics.median(samples.cpus) / base_cpu:.2f}",
+                    f"{no_bytecode[name].cold / base:.2f}" if name in no_bytecode else "",
+                ]
+            )
+        report.append(
+            table(
+                f"Cold start: medians of {args.runs} fresh interpreters (ms)",
+                [
+                    "handler",
+                    "import",
+                    "init",
+                    "first call",
+                    "import+init",
+                    "ratio",
+                    "goal <= 1.3",
+                    "CPU ratio",
+                    "ratio, no .pyc",
+                ],
+                cold_rows,
+            )
+        )
+        report.append(
+            table(
+                "Cold start of balance, step by step (CPU ms, median of 5, in import order)",
+                ["step", "CPU ms"],
+                [
+                    *[[label, ms(value)] for label, value in steps],
+                    [
+                        "total (baseline: boto3 + DynamoDB client)",
+                        f"{ms(sum(v for _, v in steps))} ({ms(base_cpu)})",
+                    ],
+                ],
+            )
+        )
+        if not layout.faithful:
+            report.append("(no build/layer: the venv's site-packages stood in for the layer)")
+
+    layer_mb, layer_note = layer_size()
+    report.append(
+        table(
+            "Layer (unzipped, MiB)",
+            ["layer", "MiB", "goal <= 25", "note"],
+            [
+                [
+                    "build/layer",
+                    "null" if layer_mb is None else f"{layer_mb:.2f}",
+                    verdict(layer_mb, GOALS["layer_unzipped_mb"]),
+                    layer_note,
+                ]
+            ],
+        )
+    )
+
+    results = {
+        "round_trips": counts,
+        "import_ratio": import_ratio,
+        "warm_overhead_ratio": warm_ratio,
+        "layer_unzipped_mb": layer_mb,
+        "max_item_bytes": max_item,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
+    report.append(f"\nwritten {shown} in {time.perf_counter() - began:.0f} s")
+    print("\n".join(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The performance budget's deterministic part (issue 7): DynamoDB round trips per request.
+
+The flow is the benchmark's own (``bench.flows``): the real handlers on moto, a realistic day of
+a card (issue with a full customer, balances, a wrong PIN, a printed card activated, a card
+deactivated, every mutation replayed, and a payment reserved, captured, refunded and revoked).
+Timing figures are the benchmark's business (``make bench``), never asserted here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import flows
+from tests.support.aws import offline_aws
+
+#: One round trip per success path and per replay, two for a wrong PIN (the failure counter)
+#: and for a correct PIN after failures (the reset). Deactivate and reserve read the balance
+#: they void or hold before their transaction; capture, refund and revoke also read the card
+#: after the instrument (its key is only known from the instrument).
+EXPECTED = {
+    "issue": 1,
+    "issue_replay": 1,
+    "balance": 1,
+    "balance_wrong_pin": 2,
+    "balance_pin_reset": 2,
+    "activate": 1,
+    "activate_replay": 1,
+    "deactivate": 2,
+    "deactivate_replay": 1,
+}
+REDEMPTION = {
+    "instrument_create": 2,
+    "instrument_create_replay": 1,
+    "instrument_capture": 3,
+    "instrument_capture_replay": 1,
+    "instrument_refund": 3,
+    "instrument_refund_replay": 1,
+    "instrument_revoke": 3,
+    "instrument_revoke_replay": 1,
+}
+HAS_REDEMPTION = all(flows.available(name) for name in flows.REDEMPTION)
+
+
+@pytest.fixture(scope="module")
+def flow() -> tuple[dict[str, int], dict[str, int]]:
+    """Round trips per request and the largest stored item per kind, from one flow."""
+    with offline_aws():
+        counts, _operations = flows.round_trips()
+        sizes = flows.stored_item_sizes()
+    return counts, sizes
+
+
+def test_each_request_makes_exactly_its_budgeted_dynamodb_round_trips(
+    flow: tuple[dict[str, int], dict[str, int]],
+) -> None:
+    # Given the service on moto, when the day's requests run through the real handlers
+    counts, _ = flow
+    # Then each one made exactly the budgeted number of DynamoDB calls (and every step answered
+    # as it must: the flow checks status and error code of each)
+    expected = {**EXPECTED, **(REDEMPTION if HAS_REDEMPTION else {})}
+    assert counts == expected
+
+
+def test_every_replay_is_a_single_round_trip(flow: tuple[dict[str, int], dict[str, int]]) -> None:
+    counts, _ = flow
+    replays = {label: n for label, n in counts.items() if label.endswith("_replay")}
+    assert replays and all(n == 1 for n in replays.values()), replays
+
+
+def test_stored_items_stay_under_one_kilobyte(flow: tuple[dict[str, int], dict[str, int]]) -> None:
+    # Under 1 KB every write is one write unit (two inside a transaction)
+    _, sizes = flow
+    assert {"card", "entry", "record"} <= set(sizes)
+    assert all(size < 1024 for size in sizes.values()), sizes
+
+
+def test_the_usual_alternative_costs_three_calls_per_request() -> None:
+    # The comparison the README makes: Powertools' idempotency utility around one business
+    # write is three calls (in-progress record, the write, completed record), not one.
+    with offline_aws():
+        counts = flows.powertools_round_trips()
+    assert counts["powertools_idempotent"] == 3
