@@ -23,8 +23,7 @@ from typing import Any
 from bench import ROOT
 from bench.items import largest_by_type
 
-#: The webhooks every deployment has, and the redemption operations (counted once they exist).
-WEBHOOKS = ("balance", "issue", "activate", "deactivate")
+#: The redemption operations (counted once their handlers exist).
 REDEMPTION = ("instrument_create", "instrument_capture", "instrument_refund", "instrument_revoke")
 
 STORE_ID = "store-berlin-1"
@@ -51,11 +50,19 @@ def load_handler(name: str) -> Callable[..., dict[str, Any]]:
 
 
 class CallCounter:
-    """Counts API calls on one botocore client (``before-call.<service>.*``)."""
+    """Counts API calls on one botocore client (``before-call.<service>.*``) while open."""
 
     def __init__(self, client: Any, service: str = "dynamodb") -> None:
         self.operations: list[str] = []
-        client.meta.events.register(f"before-call.{service}.*", self._seen)
+        self._events = client.meta.events
+        self._event = f"before-call.{service}.*"
+
+    def __enter__(self) -> CallCounter:
+        self._events.register(self._event, self._seen)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._events.unregister(self._event, self._seen)
 
     def _seen(self, model: Any, **_: Any) -> None:
         self.operations.append(model.name)
@@ -71,7 +78,7 @@ class CallCounter:
             seen.extend(self.operations[start:])
 
 
-class _Context:
+class Context:
     """The Lambda context bits our handlers and Powertools read."""
 
     function_name = "bench"
@@ -126,7 +133,7 @@ class Flow:
         path = next(route.path for route in ROUTES if route.function == function)
         event = proxy_event(path, body, path_parameters)
         with self.counter.window() as seen:
-            response = handler(event, _Context())
+            response = handler(event, Context())
         answer = json.loads(response["body"])
         got_code = answer.get("error_code") if isinstance(answer, dict) else None
         if response["statusCode"] != status or got_code != error_code:
@@ -249,10 +256,11 @@ def round_trips(*, with_redemption: bool = True) -> tuple[dict[str, int], dict[s
     """DynamoDB calls per request through the real handlers; call inside an AWS stand-in."""
     from giftcard import aws
 
-    flow = Flow(CallCounter(aws.client("dynamodb")))
-    card = webhook_flow(flow)
-    if with_redemption:
-        redemption_flow(flow, card)
+    with CallCounter(aws.client("dynamodb")) as counter:
+        flow = Flow(counter)
+        card = webhook_flow(flow)
+        if with_redemption:
+            redemption_flow(flow, card)
     return flow.counts, flow.operations
 
 
@@ -300,7 +308,6 @@ def powertools_round_trips() -> dict[str, int]:
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    counter = CallCounter(client)
     persistence = DynamoDBPersistenceLayer(table_name=POWERTOOLS_TABLE, boto3_client=client)
     config = IdempotencyConfig(event_key_jmespath="powertools_json(body).idempotence_key")
     table_name = os.environ["TABLE_NAME"]
@@ -315,10 +322,12 @@ def powertools_round_trips() -> dict[str, int]:
 
     event = {"body": json.dumps({"idempotence_key": str(uuid.uuid4())})}
     counts = {}
-    for label in ("powertools_idempotent", "powertools_idempotent_replay"):
-        with counter.window() as seen:
-            handler(event, _Context())
-        counts[label] = len(seen)
+    with CallCounter(client) as counter:
+        for label in ("powertools_idempotent", "powertools_idempotent_replay"):
+            with counter.window() as seen:
+                handler(event, Context())
+            counts[label] = len(seen)
+    client.delete_table(TableName=POWERTOOLS_TABLE)
     return counts
 
 

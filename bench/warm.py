@@ -134,11 +134,11 @@ def _call(function: str, body: dict[str, Any], path: dict[str, str] | None = Non
     """An unmeasured request through the real handler (setting the table up)."""
     import json
 
-    from bench.flows import _Context
+    from bench.flows import Context
     from giftcard.routes import ROUTES
 
     route = next(r.path for r in ROUTES if r.function == function)
-    response = load_handler(function)(proxy_event(route, body, path), _Context())
+    response = load_handler(function)(proxy_event(route, body, path), Context())
     if response["statusCode"] != 200:
         raise FlowError(f"setup {function}: {response['statusCode']}")
     return json.loads(response["body"])
@@ -351,7 +351,7 @@ def measure(
     fewer (but at least ``least``) when ``budget`` seconds run out first."""
     import os
 
-    from bench.flows import _Context
+    from bench.flows import Context
     from giftcard import aws
     from giftcard.routes import ROUTES
 
@@ -370,7 +370,7 @@ def measure(
     with Recorder(aws.client("dynamodb")) as recorder, Recorder(raw) as raw_recorder:
         for index in range(warmup + samples):
             event = proxy_event(route, scenario.body(state), scenario.path_parameters(state))
-            context = _Context()
+            context = Context()
             # Odd samples replay the previous request's calls first: neither side always
             # follows the other.
             raw_first = index % 2 == 1 and bool(previous)
