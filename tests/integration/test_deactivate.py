@@ -133,6 +133,14 @@ def test_right_pin_deactivates(services: Any) -> None:
     assert deactivate(services, number, pin=pin).status == 200
 
 
+def test_right_pin_after_earlier_failures_deactivates(services: Any) -> None:
+    number, pin = issue_card(services=services)
+    for _ in range(3):
+        balance(services, number, wrong(pin))
+    answer = deactivate(services, number, pin=pin)
+    assert (answer.status, answer.body) == (200, '{"deactivated_at": "' + START_ISO + '"}')
+
+
 def test_wrong_pin_is_invalid_card_and_the_card_stays_active(services: Any) -> None:
     number, pin = issue_card(15, services=services)
     answer = deactivate(services, number, pin=wrong(pin))

@@ -254,6 +254,32 @@ def test_body_over_64_kib_is_payload_too_large(services: Any, repository: Any) -
     assert cards_in_table(repository) == []
 
 
+def test_body_of_exactly_64_kib_is_accepted(services: Any) -> None:
+    template = '{"amount": {"value": 5, "currency": "USD"}, "customer": {}, "pad": "%s"}'
+    padding = 64 * 1024 - len(template % "")
+    exact = invoke("issue", raw=template % ("x" * padding), services=services)
+    assert exact.status == 200
+    over = invoke("issue", raw=template % ("x" * (padding + 1)), services=services)
+    assert (over.status, over.error_code) == (413, "payload_too_large")
+
+
+def test_base64_encoded_body_is_accepted(services: Any) -> None:
+    import base64
+
+    from functions.issue.handler import lambda_handler
+    from tests.support.events import LambdaContext, proxy_event
+
+    raw = '{"amount": {"value": 7, "currency": "USD"}, "customer": {}}'
+    event = proxy_event("/gift_card/issue", None, raw=base64.b64encode(raw.encode()).decode())
+    event["isBase64Encoded"] = True
+    result = lambda_handler(event, LambdaContext(), services)
+    assert result["statusCode"] == 200
+    assert json.loads(result["body"])["amount"] == {"value": 7, "currency": "USD"}
+    from tests.support.calls import SECRETS
+
+    SECRETS.harvest(json.loads(result["body"]))
+
+
 @pytest.mark.parametrize("env", [{"ACCEPTED_CURRENCIES": "USD,EUR"}])
 def test_currency_the_deployment_does_not_accept_is_invalid_request(services: Any) -> None:
     refused = invoke("issue", issue_body(5000, "JPY"), services=services)
