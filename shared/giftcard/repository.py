@@ -197,6 +197,10 @@ class StorageBusy(Exception):
     """Throttled, conflicting or unreachable: nothing was committed as far as we know; retry."""
 
 
+class StorageUnreachable(StorageBusy):
+    """No answer (timeout, dropped connection): the write may have been committed."""
+
+
 class RecordExists(Exception):
     def __init__(self, record: StoredRecord) -> None:
         super().__init__("idempotency record exists")
@@ -409,7 +413,7 @@ class Repository:
         except BotoCoreError as exc:
             # Timeouts and dropped connections: the caller's retry is safe, because a repeated
             # transaction meets its own idempotency record and replays instead of re-executing.
-            raise StorageBusy(operation) from exc
+            raise StorageUnreachable(operation) from exc
 
     # reads --------------------------------------------------------------------------------------
 

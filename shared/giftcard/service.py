@@ -79,6 +79,7 @@ from giftcard.repository import (
     RecordExists,
     Repository,
     StorageBusy,
+    StorageUnreachable,
     StoredRecord,
     Write,
     card_pk,
@@ -104,6 +105,9 @@ class Call:
     request_id: str = ""
     key_id: str = ""
     sleep: Callable[[float], None] = time.sleep
+    #: Cards whose wrong PIN this request has already counted: a storage retry of the same
+    #: request re-checks the PIN but must not count the same guess again.
+    pin_guess_counted: set[str] = field(default_factory=set)
 
     def now(self) -> Instant:
         return self.clock.now()
@@ -285,10 +289,17 @@ def verify_pin(call: Call, card: Card, pin: str | None) -> None:
         raise InvalidCard()
     assert card.pin_hash is not None
     if not call.keys.pin_matches(card.pin_hash, card.lookup, pin):
+        if card.lookup in call.pin_guess_counted:
+            raise InvalidCard()  # a retry of this request: its one guess is already counted
         settings = call.settings
-        locked = call.repository.record_pin_failure(
-            card, now, settings.pin_max_failures, settings.pin_lockout_seconds
-        )
+        try:
+            locked = call.repository.record_pin_failure(
+                card, now, settings.pin_max_failures, settings.pin_lockout_seconds
+            )
+        except StorageUnreachable:
+            call.pin_guess_counted.add(card.lookup)  # no answer: the count may have been written
+            raise
+        call.pin_guess_counted.add(card.lookup)
         metrics.add_metric(name=PIN_FAILURES, unit="Count", value=1)
         if locked:
             metrics.add_metric(name=PIN_LOCKOUTS, unit="Count", value=1)
