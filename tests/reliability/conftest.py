@@ -13,8 +13,10 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.reliability.http_support import service_log_leaks
 from tests.reliability.leaks import leaks
 from tests.support.calls import SECRETS, CapturedLogs
+from tests.support.local_server import LocalApi
 
 LONG = os.environ.get("GIFTCARD_LONG", "") not in ("", "0")
 
@@ -51,3 +53,22 @@ def no_secrets_in_logs() -> Iterator[CapturedLogs]:
         yield captured
     found = leaks(captured.text, SECRETS)
     assert not found, f"the service's logs contain: {', '.join(found)}"
+
+
+@pytest.fixture(scope="module")
+def local_run(request: pytest.FixtureRequest) -> Iterator[LocalApi]:
+    """The local run (``python -m tools.local_api``) for one test module; settings from the
+    module's ``LOCAL_ENV`` dict."""
+    with LocalApi(env=getattr(request.module, "LOCAL_ENV", {})) as running:
+        yield running
+    running.cleanup()
+
+
+@pytest.fixture
+def api(local_run: LocalApi) -> Iterator[LocalApi]:
+    """The module's local run; the JSON log lines it printed during the test (handlers,
+    authorizer, gateway) must hold no card number, PIN, API key or e-mail."""
+    start = len(local_run.output())
+    yield local_run
+    found = service_log_leaks(local_run.output()[start:], SECRETS)
+    assert not found, f"the local run's logs contain: {', '.join(found)}"
