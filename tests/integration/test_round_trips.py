@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.calls import DynamoCalls, card_number, invoke, issue_card, load_stock
+from tests.support.calls import (
+    DynamoCalls,
+    card_number,
+    invoke,
+    issue_card,
+    load_stock,
+    with_bad_check_digit,
+)
 
 pytestmark = pytest.mark.usefixtures("ledger_checked")
 
@@ -46,7 +53,10 @@ def test_right_pin_after_failures_adds_one_counter_reset(services: Any) -> None:
 
 def test_balance_of_an_unknown_or_implausible_number(services: Any) -> None:
     assert count("balance", {"identifier": {"number": card_number(1)}}, services) == ["GetItem"]
+    # Numbers that cannot be cards (too short, failing Luhn) are refused without a lookup
     assert count("balance", {"identifier": {"number": "12"}}, services) == []
+    bad_luhn = with_bad_check_digit(card_number(1))
+    assert count("balance", {"identifier": {"number": bad_luhn}}, services) == []
 
 
 def test_issue_is_one_transaction_and_its_replay_too(services: Any) -> None:
