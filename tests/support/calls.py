@@ -10,9 +10,13 @@
   *kind* of secret found ("card number #2"), never its value, so test output stays clean.
 - ``CapturedLogs``: the service's Powertools log lines, formatted exactly as in production.
 - ``assert_ledger_consistent``: for every card, balance + held equals the sum of its ledger.
+- ``card_number``, ``load_stock``, ``issue_card``: cards to test with (printed stock through the
+  real import, issued cards through the real webhook).
 
-All of these need moto to be active (``tests.support.aws.offline_aws``) except the secret
-scanner, which is pure.
+Every request the helpers send goes through the real handler, so the per-test ``SECRETS`` registry
+knows each number and PIN in play; ``tests/conftest.py`` scans the logs and error bodies of every
+integration test for them. All of this needs moto to be active (``tests.support.aws.offline_aws``,
+or the ``aws`` fixture) except the secret scanner, which is pure.
 """
 
 from __future__ import annotations
@@ -71,8 +75,13 @@ def invoke(
     services: Any = None,
     key_id: str = API_KEY_ID,
     secrets: Secrets | None = None,
+    path_parameters: dict[str, str] | None = None,
 ) -> Answer:
     """Call one webhook's ``lambda_handler`` with a proxy event for ``body`` (or the ``raw`` text).
+
+    ``services`` is passed as the handler's third argument (``giftcard.http.Services``: a fixed
+    clock, a counted repository...); ``key_id`` is what the authorizer put in the request context;
+    ``path_parameters`` fill ``{name}`` in the route's path (redemption routes).
 
     Card numbers, PINs and e-mails in the request, and the number and PIN of an issued card, are
     remembered in ``secrets`` (default: the per-test ``SECRETS`` registry), so later scans of logs
@@ -82,7 +91,12 @@ def invoke(
     if body is not None:
         registry.harvest(body)
     text = raw if raw is not None else to_json(body)
-    event = proxy_event(PATHS.get(name, f"/{name}"), body, raw=text, key_id=key_id)
+    path = PATHS.get(name, f"/{name}")
+    for parameter, value in (path_parameters or {}).items():
+        path = path.replace("{" + parameter + "}", value)
+    event = proxy_event(path, body, raw=text, key_id=key_id)
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
     result = handler(name)(event, LambdaContext(), services)
     answer = Answer(result["statusCode"], result["body"], dict(result.get("headers") or {}))
     if answer.status == 200:
