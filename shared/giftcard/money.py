@@ -54,7 +54,12 @@ def to_minor(value: Decimal, currency: str, settings: Settings) -> int:
 
 
 def _scale_exact(coefficient: tuple[int, ...], shift: int) -> int:
-    number = int("".join(map(str, coefficient)) or "0")
+    digits = "".join(map(str, coefficient))
+    significant = digits.rstrip("0")
+    # Trailing zeros only move the point: 5 written with 5,000 zeros must not reach int() with
+    # more digits than Python converts (4,300 by default: ValueError, a 500).
+    shift += len(digits) - len(significant)
+    number = int(significant or "0")
     if shift >= 0:
         return number * 10**shift
     return number // 10 ** (-shift)  # exact: only trailing zeros are dropped (checked by caller)
