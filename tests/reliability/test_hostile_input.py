@@ -1,0 +1,356 @@
+"""Hostile input over real HTTP through the local gateway: every answer is a 4xx with the
+contract's error body (or a 200 where the request is valid after all), never a 5xx.
+
+Non-JSON bodies, deeply nested JSON, huge and tiny numbers (``1e400``, 10,000-digit integers,
+5,000 trailing zeros), ``NaN``/``Infinity`` literals, unicode and control characters in every
+string field of every operation, 255+ character idempotency keys (``invalid_request``), 300
+character JSON object keys (ignored), oversized bodies (``413``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.reliability.http_support import Client, error_code
+from tests.support.calls import SECRETS, Secrets
+from tests.support.local_server import LocalApi
+
+REQUEST_ERROR = (400, "invalid_request")
+INSTRUMENT = "0" * 32  # a well-formed but unknown instrument id
+
+
+def issue(client: Client, value: int = 100) -> tuple[str, str]:
+    status, body = client.json(
+        "/gift_card/issue", {"amount": {"value": value, "currency": "USD"}, "customer": {}}
+    )
+    assert status == 200
+    return body["identifier"]["number"], body["identifier"]["pin"]
+
+
+@pytest.fixture(scope="module")
+def card(local_run: LocalApi) -> tuple[str, str]:
+    """An issued card holding 1000 USD (number, PIN): the target of the fuzzed requests."""
+    return issue(Client(local_run, Secrets()), 1000)
+
+
+@pytest.fixture
+def client(api: LocalApi, card: tuple[str, str]) -> Client:
+    """Sends hostile requests. The hostile values are not registered as secrets (they may
+    legitimately show up, e.g. an instrument id in the access log's path); the real card's
+    number and PIN and the API key are, and the ``api`` fixture scans the logs for them."""
+    SECRETS.add_card(*card)
+    SECRETS.add("API key", api.api_key)
+    return Client(api, Secrets())
+
+
+@pytest.fixture
+def fresh_card(client: Client) -> tuple[str, str]:
+    """A card holding 100 USD that nothing else touches."""
+    number, pin = issue(client)
+    SECRETS.add_card(number, pin)
+    return number, pin
+
+
+def bodies(number: str, pin: str) -> dict[str, dict[str, Any]]:
+    """A valid request for every operation (path -> body)."""
+    return {
+        "/gift_card/balance": {
+            "identifier": {"number": number, "pin": pin},
+            "metadata": {"store_id": "store-1"},
+        },
+        "/gift_card/issue": {
+            "amount": {"value": 5, "currency": "USD"},
+            "customer": {"id": "c-1", "email": "jay@example.com", "name": "Jay"},
+            "metadata": {"store_id": "store-1", "original_operation": "refund"},
+            "idempotence_key": "hostile-issue",
+        },
+        "/gift_card/activate": {
+            "card_number": number,
+            "amount": {"value": 5, "currency": "USD"},
+            "customer": {"id": "c-1", "email": "jay@example.com", "name": "Jay"},
+            "metadata": {"store_id": "store-1", "original_operation": "activation"},
+            "idempotence_key": "hostile-activate",
+        },
+        "/gift_card/deactivate": {
+            "card_number": "7777000000000001",
+            "pin": pin,
+            "store_id": "store-1",
+            "idempotence_key": "hostile-deactivate",
+        },
+        "/financial_instruments": {
+            "idempotency_key": "hostile-reserve",
+            "instrument": {"number": number, "pin": pin},
+            "amount": 1,
+            "currency": "USD",
+            "account_id": "order-1",
+            "metadata": {"store_id": "store-1"},
+        },
+        f"/financial_instruments/{INSTRUMENT}/capture": {
+            "idempotency_key": "hostile-capture",
+            "amount": 1,
+            "currency": "USD",
+            "metadata": {"store_id": "store-1"},
+        },
+        f"/financial_instruments/{INSTRUMENT}/refund": {
+            "idempotency_key": "hostile-refund",
+            "amount": 1,
+            "currency": "USD",
+            "metadata": {"store_id": "store-1"},
+        },
+        f"/financial_instruments/{INSTRUMENT}/revoke": {
+            "idempotency_key": "hostile-revoke",
+            "amount": 1,
+            "currency": "USD",
+            "metadata": {"store_id": "store-1"},
+        },
+    }
+
+
+def string_fields(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    if isinstance(value, dict):
+        for name, item in value.items():
+            yield from string_fields(item, (*path, name))
+    elif isinstance(value, str):
+        yield path
+
+
+def replaced(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    copy = json.loads(json.dumps(body))
+    target = copy
+    for name in path[:-1]:
+        target = target[name]
+    target[path[-1]] = value
+    return copy
+
+
+def assert_contract_answer(status: int, headers: dict[str, str], raw: bytes) -> str | None:
+    """A 200 or a 4xx with the contract's error body; never a 5xx. Returns the error code."""
+    assert status < 500, f"server error {status}"
+    content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+    assert content_type.startswith("application/json")
+    if status == 200:
+        json.loads(raw)
+        return None
+    assert 400 <= status < 500
+    return error_code(raw)
+
+
+HOSTILE_STRINGS = {
+    "nul": "\u0000",
+    "control": "\x07\x08\x1b[31m\x7f",
+    "newlines": "a\r\nb\tc\n",
+    "bidi": "\u202e\u2066abc\u2069",
+    "emoji": "\U0001f600" * 8,
+    "lone-surrogate": "\ud800",
+    "combining": "e\u0301\u0301\u0301\u0301",
+    "arabic-indic-digits": "\u0667\u0667\u0667\u0667",
+    "fullwidth-digits": "\uff17" * 16,
+    "zero-width": "\u200b\u200c\u200d\ufeff",
+    "injection": "' OR 1=1 --${jndi:ldap://x}<script>",
+    "long": "A" * 1025,
+    "empty": "",
+    "blank": "   ",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_STRINGS))
+def test_unicode_and_control_characters_in_every_string_field(
+    client: Client, card: tuple[str, str], kind: str
+) -> None:
+    hostile = HOSTILE_STRINGS[kind]
+    for path, body in bodies(*card).items():
+        for field in string_fields(body):
+            # Given a valid request with one string field replaced by hostile text
+            request = replaced(body, field, hostile)
+            # When it is sent; then the answer is a contract answer, never a server error
+            assert_contract_answer(*client.post(path, request))
+    # And in the path: an instrument id made of hostile text is simply unknown (or not routed)
+    for action in ("capture", "refund", "revoke"):
+        encoded = quote(hostile.encode("utf-8", "surrogatepass"), safe="")
+        path = f"/financial_instruments/{encoded}/{action}"
+        body = bodies(*card)[f"/financial_instruments/{INSTRUMENT}/{action}"]
+        status, headers, raw = client.post(path, body)
+        code = assert_contract_answer(status, headers, raw)
+        assert code in ("failed_command", "not_found", "invalid_request")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"",
+        b"{",
+        b'{"identifier": {"number": "1"}',
+        b"\xff\xfe\x00{",
+        b"[]",
+        b"null",
+        b"123",
+        b'"a string"',
+        b"{'single': 'quotes'}",
+        b'{"identifier": {"number": "7777000000000001"}} trailing',
+    ],
+    ids=lambda raw: repr(raw[:20]),
+)
+def test_bodies_that_are_not_a_json_object_are_invalid_requests(client: Client, raw: bytes) -> None:
+    for path in ("/gift_card/balance", "/gift_card/issue", "/financial_instruments"):
+        status, headers, answer = client.post(path, raw=raw)
+        assert (status, assert_contract_answer(status, headers, answer)) == REQUEST_ERROR
+
+
+def test_invalid_utf8_in_a_string_is_refused(client: Client) -> None:
+    # Bytes that are not UTF-8 inside a JSON string: refused (the gateway may pass them on as
+    # replacement characters, then the number is simply unknown), never a server error
+    raw = b'{"identifier": {"number": "\xff\xfe7777"}}'
+    status, headers, answer = client.post("/gift_card/balance", raw=raw)
+    assert status == 400
+    assert assert_contract_answer(status, headers, answer) in ("invalid_request", "invalid_card")
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "nan", "inf"])
+def test_nan_and_infinity_literals_are_invalid_requests(client: Client, literal: str) -> None:
+    raw = f'{{"amount": {{"value": {literal}, "currency": "USD"}}, "customer": {{}}}}'.encode()
+    status, headers, answer = client.post("/gift_card/issue", raw=raw)
+    assert (status, assert_contract_answer(status, headers, answer)) == REQUEST_ERROR
+    raw = f'{{"identifier": {{"number": "1"}}, "metadata": {{"x": {literal}}}}}'.encode()
+    status, headers, answer = client.post("/gift_card/balance", raw=raw)
+    assert (status, assert_contract_answer(status, headers, answer)) == REQUEST_ERROR
+
+
+@pytest.mark.parametrize(
+    ("literal", "expected"),
+    [
+        ("1e400", "amount_out_of_range"),
+        ("1E+999999999", "amount_out_of_range"),
+        ("9" * 10_000, "amount_out_of_range"),
+        ("-1e400", "invalid_request"),
+        ("1e-400", "invalid_request"),
+        ("5e-999999999", "invalid_request"),
+        ("0." + "0" * 4999 + "5", "invalid_request"),
+        ("5." + "0" * 5000, None),  # exactly 5: accepted
+        ("5" + "0" * 5000 + "e-5000", None),  # exactly 5 again
+        ("-0", "invalid_request"),
+        ("0e999999999", "invalid_request"),
+    ],
+    ids=lambda value: value[:12] if isinstance(value, str) else str(value),
+)
+def test_huge_and_tiny_numbers_as_amounts(
+    client: Client, literal: str, expected: str | None
+) -> None:
+    # Given an amount written as an extreme JSON number
+    raw = f'{{"amount": {{"value": {literal}, "currency": "USD"}}, "customer": {{}}}}'.encode()
+    # When a card is issued with it
+    status, headers, answer = client.post("/gift_card/issue", raw=raw)
+    # Then it is refused as a request error, or (when it is exactly a valid amount) accepted
+    code = assert_contract_answer(status, headers, answer)
+    assert code == expected
+    if expected is None:
+        assert json.loads(answer)["amount"] == {"value": 5, "currency": "USD"}
+    # And the same numbers anywhere else (free-form metadata, a card number) never break anything
+    raw = f'{{"identifier": {{"number": {literal}}}, "metadata": {{"n": {literal}}}}}'.encode()
+    status, headers, answer = client.post("/gift_card/balance", raw=raw)
+    assert (status, assert_contract_answer(status, headers, answer)) == REQUEST_ERROR
+
+
+def test_huge_numbers_in_free_form_fields_are_ignored(
+    client: Client, fresh_card: tuple[str, str]
+) -> None:
+    number, pin = fresh_card
+    huge = "9" * 10_000
+    raw = (
+        f'{{"identifier": {{"number": "{number}", "pin": "{pin}"}}, '
+        f'"metadata": {{"store_id": "s", "big": {huge}, "tiny": 1e-400, "e": 1E+999999999}}}}'
+    ).encode()
+    status, headers, answer = client.post("/gift_card/balance", raw=raw)
+    assert assert_contract_answer(status, headers, answer) is None
+    assert json.loads(answer) == {"value": 100, "currency": "USD"}
+
+
+@pytest.mark.parametrize("depth", [100, 1_000, 30_000])
+def test_deeply_nested_json(client: Client, card: tuple[str, str], depth: int) -> None:
+    number, pin = card
+    nested = "[" * depth + "]" * depth
+    # As the whole body: not an object
+    status, headers, answer = client.post("/gift_card/balance", raw=nested.encode())
+    assert (status, assert_contract_answer(status, headers, answer)) == REQUEST_ERROR
+    # Inside free-form metadata: accepted when the parser can hold it, else invalid_request
+    raw = (
+        f'{{"identifier": {{"number": "{number}", "pin": "{pin}"}}, "metadata": {{"x": {nested}}}}}'
+    ).encode()
+    status, headers, answer = client.post("/gift_card/balance", raw=raw)
+    code = assert_contract_answer(status, headers, answer)
+    assert code in (None, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/gift_card/issue", "idempotence_key"),
+        ("/gift_card/activate", "idempotence_key"),
+        ("/gift_card/deactivate", "idempotence_key"),
+        ("/financial_instruments", "idempotency_key"),
+        (f"/financial_instruments/{INSTRUMENT}/capture", "idempotency_key"),
+    ],
+)
+def test_idempotency_keys_over_255_characters_are_invalid_requests(
+    client: Client, card: tuple[str, str], path: str, field: str
+) -> None:
+    body = bodies(*card)[path]
+    # 256 characters (also: 256 code points of multi-byte text): refused, nothing stored
+    for key in ("k" * 256, "\u00e9" * 256, "k" * 10_000):
+        status, headers, answer = client.post(path, {**body, field: key})
+        assert (status, assert_contract_answer(status, headers, answer)) == REQUEST_ERROR
+    # 255 characters: a valid key
+    status, headers, answer = client.post(path, {**body, field: "k" * 255})
+    assert assert_contract_answer(status, headers, answer) != "invalid_request"
+
+
+def test_object_keys_of_300_characters_are_ignored(
+    client: Client, fresh_card: tuple[str, str]
+) -> None:
+    number, pin = fresh_card
+    long_name = "x" * 300
+    body = {
+        "identifier": {"number": number, "pin": pin, long_name: "ignored"},
+        "metadata": {"store_id": "s", long_name: {long_name: 1}},
+        long_name: [1, 2, 3],
+        "\u0000" * 300: "nul",
+    }
+    status, headers, answer = client.post("/gift_card/balance", body)
+    assert assert_contract_answer(status, headers, answer) is None
+    assert json.loads(answer) == {"value": 100, "currency": "USD"}
+
+
+@pytest.mark.parametrize("size", [64 * 1024 + 1, 1024 * 1024])
+def test_oversized_bodies_get_413(client: Client, card: tuple[str, str], size: int) -> None:
+    number, pin = card
+    prefix = f'{{"identifier": {{"number": "{number}", "pin": "{pin}"}}, "metadata": {{"pad": "'
+    raw = (prefix + "x" * (size - len(prefix) - 3) + '"}}').encode()
+    assert len(raw) == size
+    for path in ("/gift_card/balance", "/financial_instruments"):
+        status, headers, answer = client.post(path, raw=raw)
+        assert (status, assert_contract_answer(status, headers, answer)) == (
+            413,
+            "payload_too_large",
+        )
+
+
+def test_a_body_of_exactly_64_kib_is_served(client: Client, card: tuple[str, str]) -> None:
+    number, pin = card
+    prefix = f'{{"identifier": {{"number": "{number}", "pin": "{pin}"}}, "metadata": {{"pad": "'
+    raw = (prefix + "x" * (64 * 1024 - len(prefix) - 3) + '"}}').encode()
+    status, headers, answer = client.post("/gift_card/balance", raw=raw)
+    assert assert_contract_answer(status, headers, answer) is None
+
+
+def test_unknown_paths_and_methods_get_the_contract_body(client: Client, api: LocalApi) -> None:
+    status, headers, raw = client.post("/gift_card/../../etc/passwd", {})
+    assert assert_contract_answer(status, headers, raw) in ("not_found", "invalid_request")
+    status, headers, raw = client.post("/gift_card/balance%00", {})
+    assert assert_contract_answer(status, headers, raw) in ("not_found", "invalid_request")
+    status, headers, raw = api.request("PUT", "/gift_card/balance", b"{}", api.auth_headers())
+    assert (status, assert_contract_answer(status, headers, raw)) == (405, "method_not_allowed")
