@@ -31,7 +31,8 @@ GOALS = {
     "max_item_bytes": 1024,
 }
 #: What each request's round trips should be (design: one per request, two for a wrong PIN;
-#: deactivate must read the balance it voids; a correct PIN after failures resets the counter).
+#: deactivate and reserve must read the balance they void or hold; a correct PIN after failures
+#: resets the counter; capture, refund and revoke could read the card with the instrument).
 ROUND_TRIP_GOALS = {
     "balance": 1,
     "balance_wrong_pin": 2,
@@ -42,6 +43,10 @@ ROUND_TRIP_GOALS = {
     "activate_replay": 1,
     "deactivate": 2,
     "deactivate_replay": 1,
+    "instrument_create": 2,
+    "instrument_capture": 2,
+    "instrument_refund": 2,
+    "instrument_revoke": 2,
 }
 LAYER = ROOT / "build" / "layer"
 #: Handlers timed again without bytecode in the layer (they all import much the same code).
