@@ -30,7 +30,8 @@ def leaks(text: str, secrets: Secrets) -> list[str]:
     found = find_secrets(text, secrets)
     for run in _DIGIT_RUN.findall(text):
         digits = re.sub(r"[ -]", "", run)
-        if 12 <= len(digits) <= 19 and digits.startswith(CARD_PREFIXES) and _luhn_valid(digits):
+        if digits in secrets.values:
+            found.append(f"{secrets.values[digits]} (spaced or dashed)")
+        elif 12 <= len(digits) <= 19 and digits.startswith(CARD_PREFIXES) and _luhn_valid(digits):
             found.append("an unregistered card number")
-            break
-    return found
+    return sorted(set(found))

@@ -79,9 +79,9 @@ def test_every_answer_is_documented_and_never_a_server_error(
     case: schemathesis.Case, local_run: LocalApi, session: requests.Session, auth: str
 ) -> None:
     headers = AUTH[auth](local_run)
-    if auth != "with-key":
+    if auth != "with-key" and case.headers:
         # A generated Authorization header must not bring the key back in.
-        (case.headers or {}).pop("Authorization", None)
+        case.headers.pop("Authorization", None)
     response = case.call(
         base_url=local_run.url, session=session, headers=headers, timeout=REQUEST_TIMEOUT
     )
