@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from giftcard import cold_start_done
 from giftcard.auth import Unauthenticated, authorize
 from giftcard.observability import logger
 from giftcard.settings import get_settings
@@ -14,3 +15,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info("request refused: missing or unknown API key")
         # API Gateway's convention: exactly this message makes it answer 401.
         raise Exception("Unauthorized") from None
+    finally:
+        cold_start_done()

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from giftcard import aws, keys
+from giftcard import aws, cold_start_done, keys
 from giftcard.clock import Clock
 from giftcard.errors import (
     InternalError,
@@ -74,7 +74,13 @@ _services: Services | None = None
 def services() -> Services:
     global _services
     if _services is None:
-        _services = Services.from_environment()
+        built = Services.from_environment()
+        # The first invocation needs both clients; building them here keeps them inside the
+        # cold start, which ends now (see giftcard/__init__.py).
+        built.repository.client  # noqa: B018
+        aws.client("secretsmanager")
+        _services = built
+        cold_start_done()
     return _services
 
 
