@@ -14,8 +14,9 @@ from giftcard.clock import FixedClock
 from giftcard.keys import KeyMaterial, key_material
 from giftcard.repository import Repository
 from giftcard.settings import Settings, get_settings
-from tests.support.calls import SECRETS, Secrets, invoke
+from tests.support.calls import PATHS, SECRETS, Secrets, handler, invoke, to_json
 from tests.support.calls import card_number as _card_number
+from tests.support.events import LambdaContext, proxy_event
 
 #: 2027-01-15: far from any real clock, so nothing here depends on when the tests run.
 START_EPOCH = 1_800_000_000.0
@@ -70,12 +71,35 @@ class Harness:
     def keys(self) -> KeyMaterial:
         return key_material(self.settings.keys_secret_id, self.settings.secrets_cache_seconds)
 
-    def call(self, name: str, body: Any = None, *, raw: str | None = None) -> tuple[int, str]:
+    def call(
+        self,
+        name: str,
+        body: Any = None,
+        *,
+        raw: str | None = None,
+        instrument_id: str | None = None,
+    ) -> tuple[int, str]:
         """One webhook through its ``lambda_handler``: (status, exact body text). Numbers, PINs
-        and e-mails sent and received are registered as secrets for the log scan."""
-        answer = invoke(name, body, raw=raw, services=self.services, secrets=self.secrets)
-        assert answer.headers.get("Content-Type") == "application/json"
-        return answer.status, answer.body
+        and e-mails sent and received are registered as secrets for the log scan.
+        ``instrument_id`` travels as the path parameter, as API Gateway passes it."""
+        if instrument_id is None:
+            answer = invoke(name, body, raw=raw, services=self.services, secrets=self.secrets)
+            assert answer.headers.get("Content-Type") == "application/json"
+            return answer.status, answer.body
+        self.secrets.harvest(body)
+        resource = PATHS[name]
+        event = proxy_event(resource, None, raw=raw if raw is not None else to_json(body))
+        event["path"] = resource.replace("{instrument_id}", instrument_id)
+        event["pathParameters"] = {"instrument_id": instrument_id}
+        result = handler(name)(event, LambdaContext(), self.services)
+        assert result["headers"]["Content-Type"] == "application/json"
+        return result["statusCode"], result["body"]
+
+    def run_expiry_job(self) -> dict[str, int]:
+        summary: dict[str, int] = handler("reservation_expiry")(
+            {"source": "test"}, LambdaContext(), self.services
+        )
+        return summary
 
     def drop(self) -> None:
         import boto3

@@ -16,15 +16,18 @@ PIN failure counters match the model. Replays are compared byte for byte with th
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -33,7 +36,13 @@ from hypothesis.stateful import (
 
 from giftcard import aws
 from giftcard.cards import STATE_ORDER, CardState, luhn_valid
-from giftcard.repository import card_from_item, card_pk, entry_from_item
+from giftcard.repository import (
+    INSTRUMENT_PREFIX,
+    card_from_item,
+    card_pk,
+    entry_from_item,
+    instrument_from_item,
+)
 from giftcard.stock import import_stock
 from tests.reliability.conftest import PROFILE, size
 from tests.reliability.faults import CONFLICT, LOST, THROTTLE, FaultPlan, injected
@@ -51,13 +60,17 @@ from tests.support.calls import CapturedLogs, Secrets, with_bad_check_digit
 
 #: A small retry budget, so exhausting it costs three injected failures.
 MAX_ATTEMPTS = 3
+#: Reservations expire after an hour here, so waiting (the ``wait`` rule) reaches expiry.
+RESERVATION_SECONDS = 3600
 DIGITS = {"USD": 2, "EUR": 2, "JPY": 0, "BHD": 3}
 MAX_MAJOR = 10_000
 REQUEST_ERRORS = ("invalid_request", "amount_out_of_range")
+PAYMENT_COMMANDS = ("instrument_capture", "instrument_refund", "instrument_revoke")
 ISSUE_PREFIX = "7777"
 
 NO_FAULT: tuple[str | None, int] = (None, 0)
 faults = st.one_of(
+    st.just(NO_FAULT),
     st.just(NO_FAULT),
     st.just(NO_FAULT),
     st.tuples(st.sampled_from([CONFLICT, THROTTLE]), st.integers(1, MAX_ATTEMPTS + 1)),
@@ -85,6 +98,27 @@ targets = st.tuples(
     st.sampled_from(["card", "card", "card", "unknown", "broken"]), st.integers(0, 10**12)
 )
 spellings = st.sampled_from(["plain", "spaces", "dashes", "padded"])
+#: Payment operations require a key: mostly a pool key, sometimes fresh text, rarely none.
+payment_keys = st.one_of(
+    st.sampled_from(["p1", "p2", "p3", "p4", "p5", "p6", None]),
+    st.text(min_size=1, max_size=40),
+)
+# An instrument to act on: a known one (by index), an unknown id of our format, a foreign id.
+instrument_targets = st.tuples(
+    st.sampled_from(["known"] * 6 + ["unknown", "foreign"]), st.integers(0, 10**12)
+)
+# A payment amount relative to what is available: a share of it, all of it, more, or absolute.
+payment_amounts = st.tuples(
+    st.sampled_from(["share", "share", "all", "over", "absolute"]),
+    st.integers(1, 100),
+    st.integers(1, 10**6),
+)
+currency_choices = st.sampled_from(["same"] * 6 + ["other"])
+#: Reservations mostly name a known card with the right PIN (the point is to spend cards).
+reserve_pins = st.sampled_from(["right"] * 4 + ["wrong", "missing"])
+reserve_targets = st.tuples(
+    st.sampled_from(["card"] * 8 + ["unknown", "broken"]), st.integers(0, 10**12)
+)
 pin_kinds = st.sampled_from(["right", "right", "wrong", "wrong", "missing", "empty"])
 
 
@@ -124,10 +158,50 @@ class ModelCard:
     pin: str | None
     state: CardState
     currency: str | None = None
-    balance: int = 0
+    balance: int = 0  # spendable
+    held: int = 0  # reserved by open instruments
     failures: int = 0
     locked_until: int = 0
     deactivated_at: str | None = None
+
+
+@dataclass
+class ModelInstrument:
+    instrument_id: str
+    number: str
+    currency: str
+    authorized: int
+    expires_at: int
+    captured: int = 0
+    refunded: int = 0
+    released: int = 0
+
+    @property
+    def reserved(self) -> int:
+        return self.authorized - self.captured - self.released
+
+    @property
+    def refundable(self) -> int:
+        return self.captured - self.refunded
+
+
+def signed_text(minor: int, digits: int) -> str:
+    return "-" + major_text(-minor, digits) if minor < 0 else major_text(minor, digits)
+
+
+def other_currency(currency: str | None) -> str:
+    return "EUR" if currency != "EUR" else "USD"
+
+
+def payment_minor(choice: tuple[str, int, int], available: int) -> int:
+    kind, share, absolute = choice
+    if kind == "share":
+        return max(1, available * share // 100)
+    if kind == "all":
+        return max(1, available)
+    if kind == "over":
+        return available + 1 + absolute % 1000
+    return absolute
 
 
 @dataclass
@@ -164,8 +238,10 @@ class LedgerMachine(RuleBasedStateMachine):
             storage_max_attempts=MAX_ATTEMPTS,
             issued_cards_need_activation=self.need_activation,
             register_unknown_on_activation=self.register_unknown,
+            reservation_expiry_seconds=RESERVATION_SECONDS,
         )
         self.cards: dict[str, ModelCard] = {}
+        self.instruments: dict[str, ModelInstrument] = {}
         self.replies: dict[tuple[str, str], tuple[int, str]] = {}
         self.records = 0
         self.seen_states: dict[str, CardState] = {}
@@ -191,9 +267,11 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.h.clock.now().seconds
 
     def pick(self, which: tuple[str, int]) -> tuple[str, ModelCard | None]:
+        # By insertion order, never by the (random) numbers: a re-run of the same steps must pick
+        # the same card, or hypothesis cannot replay and shrink.
         kind, seed = which
         if kind == "card" and self.cards:
-            number = sorted(self.cards)[seed % len(self.cards)]
+            number = list(self.cards)[seed % len(self.cards)]
             return number, self.cards[number]
         number = card_number(seed)
         if kind == "broken":
@@ -201,11 +279,15 @@ class LedgerMachine(RuleBasedStateMachine):
         return number, self.cards.get(number)
 
     def send(
-        self, name: str, body: dict[str, Any], fault: tuple[str | None, int] = NO_FAULT
+        self,
+        name: str,
+        body: dict[str, Any],
+        fault: tuple[str | None, int] = NO_FAULT,
+        instrument_id: str | None = None,
     ) -> tuple[int, str]:
         self.plan.arm(*fault)
         try:
-            return self.h.call(name, body)
+            return self.h.call(name, body, instrument_id=instrument_id)
         finally:
             self.plan.disarm()
 
@@ -255,17 +337,20 @@ class LedgerMachine(RuleBasedStateMachine):
         fault: tuple[str | None, int],
         expect: Expect,
         replay_transacts: bool = True,
+        instrument_id: str | None = None,
+        key_field: str = "idempotence_key",
     ) -> None:
         """Send a mutation and compare with ``expect`` (or with the stored reply of ``key``).
 
         ``replay_transacts``: a replay of this request reaches TransactWriteItems (deactivate
         finds its record with a read, except for numbers refused before any read)."""
         if key is not None:
-            body["idempotence_key"] = key
+            body[key_field] = key
         stored = self.replies.get((name, key)) if key is not None else None
         exhausting = fault[0] in (CONFLICT, THROTTLE) and fault[1] >= MAX_ATTEMPTS
-        status, text = self.send(name, body, fault)
+        status, text = self.send(name, body, fault, instrument_id)
         code = error_code(status, text)
+        event(f"{name}: {status} {code or ''}{' (replay)' if stored else ''}")
 
         if expect.code in REQUEST_ERRORS:
             # Refused before any storage call: never stored, never replayed.
@@ -302,6 +387,16 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.plan.injected == 1, "the lost response was not exercised"
 
     # rules -------------------------------------------------------------------------------------
+
+    @initialize(
+        minor=st.integers(1, 50_000),
+        currency=st.sampled_from(sorted(DIGITS)),
+        key=st.sampled_from(["k1", None]),
+    )
+    def first_card(self, minor: int, currency: str, key: str | None) -> None:
+        """Every example starts with one funded card (issued through the webhook), so the
+        payment operations have something to spend."""
+        self.issue(("ok", minor, currency), "refund", key, NO_FAULT)
 
     @rule(
         amount=amounts,
@@ -371,7 +466,7 @@ class LedgerMachine(RuleBasedStateMachine):
             pin = None if pin_seed is None else str(pin_seed)[: 4 + pin_seed % 3].zfill(4)
             if number not in self.cards:
                 rows.append((number, pin))
-        known = sorted(self.cards)
+        known = list(self.cards)
         again = known[existing % len(known)] if existing is not None and known else None
         lines = ["number,pin"] + [f"{n},{p or ''}" for n, p in rows]
         if again is not None:
@@ -505,6 +600,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert parsed == {"deactivated_at": at}
 
         def deactivated(_parsed: Any) -> None:
+            # Only the spendable balance is voided: reserved money stays capturable.
             card.state, card.balance, card.deactivated_at = CardState.DEACTIVATED, 0, at
 
         expect.check, expect.commit, expect.stored = check, deactivated, True
@@ -585,19 +681,379 @@ class LedgerMachine(RuleBasedStateMachine):
         fault: tuple[str | None, int],
     ) -> None:
         self.h.clock.advance(1)  # time passes between requests
-        name, key = sorted(self.replies)[choice % len(self.replies)]
+        name, key = list(self.replies)[choice % len(self.replies)]
         number, card = self.pick(which)
         money, _ = amount_body(*amount)
         body: dict[str, Any]
+        instrument_id = None
+        key_field = "idempotence_key"
         if name == "issue":
             body = {"amount": money, "customer": {"name": "Someone Else"}}
         elif name == "activate":
             body = {"card_number": number, "amount": money}
-        else:
+        elif name == "deactivate":
             body = {"card_number": number, "pin": self.pin_to_send(card, pin, choice) or "0000"}
+        elif name == "instrument_create":
+            key_field = "idempotency_key"
+            body = {
+                "instrument": {"number": number, "pin": self.pin_to_send(card, pin, choice)},
+                **{"amount": money["value"], "currency": money["currency"]},
+            }
+        else:
+            key_field = "idempotency_key"
+            instrument_id = self.pick_instrument(("known", choice))
+            body = {"amount": money["value"], "currency": money["currency"]}
         # Whatever the new parameters would do, the stored response comes back unchanged.
-        replay_transacts = name != "deactivate" or not luhn_valid(number)
-        self.mutate(name, body, key, fault, Expect(200), replay_transacts=replay_transacts)
+        # (deactivate and the payment operations find their record with a read; a number that
+        # cannot be a card is refused before any read, through the transaction)
+        reads_first = name in ("deactivate", "instrument_create") and luhn_valid(number)
+        replay_transacts = not reads_first and name not in PAYMENT_COMMANDS
+        self.mutate(
+            name,
+            body,
+            key,
+            fault,
+            Expect(200),
+            replay_transacts=replay_transacts,
+            instrument_id=instrument_id,
+            key_field=key_field,
+        )
+
+    # redemption --------------------------------------------------------------------------------
+
+    def pick_instrument(self, which: tuple[str, int]) -> str:
+        kind, seed = which
+        if kind == "known" and self.instruments:
+            return list(self.instruments)[seed % len(self.instruments)]
+        if kind == "foreign":
+            return str(uuid.UUID(int=seed)) if seed % 2 else f"order-{seed}"
+        return f"{seed:032x}"
+
+    def check_transactions(
+        self,
+        parsed: Any,
+        instrument_id: str,
+        currency: str,
+        expected: list[tuple[str, int, int]],
+    ) -> None:
+        """The answer's transactions: (reason, capture change, refund change) in minor units."""
+        digits = DIGITS[currency]
+        transactions = parsed["transactions"]
+        assert [(t["reason"], t["capture_amount"], t["refund_amount"]) for t in transactions] == [
+            (reason, signed_text(c, digits), signed_text(r, digits)) for reason, c, r in expected
+        ]
+        for transaction in transactions:
+            assert transaction["instrument_id"] == instrument_id
+            assert transaction["currency"] == currency
+            assert transaction["processed_at"] == self.h.clock.now().iso
+            assert transaction["metadata"] == {"store_id": "store-1"}
+            uuid.UUID(transaction["transaction_id"])
+        ids = {t["transaction_id"] for t in transactions}
+        assert len(ids) == len(transactions), "transaction ids repeat"
+
+    @rule(
+        which=reserve_targets,
+        spelling=spellings,
+        pin=reserve_pins,
+        pin_seed=st.integers(0, 10**6),
+        amount=payment_amounts,
+        currency_choice=currency_choices,
+        allow_partial=st.booleans(),
+        key=payment_keys,
+        fault=faults,
+    )
+    def reserve(
+        self,
+        which: tuple[str, int],
+        spelling: str,
+        pin: str,
+        pin_seed: int,
+        amount: tuple[str, int, int],
+        currency_choice: str,
+        allow_partial: bool,
+        key: str | None,
+        fault: tuple[str | None, int],
+    ) -> None:
+        self.h.clock.advance(1)  # time passes between requests
+        number, card = self.pick(which)
+        card_currency = card.currency if card is not None else None
+        currency = card_currency if currency_choice == "same" and card_currency else "USD"
+        if currency_choice == "other":
+            currency = other_currency(card_currency)
+        digits = DIGITS[currency]
+        available = card.balance if card is not None and card.currency == currency else 0
+        minor = payment_minor(amount, available)
+        sent = self.pin_to_send(card, pin, pin_seed)
+        instrument: dict[str, Any] = {"number": spelled(number, spelling)}
+        if sent is not None:
+            instrument["pin"] = sent
+        body: dict[str, Any] = {
+            "instrument": instrument,
+            "amount": major(minor, digits),
+            "currency": currency,
+            "allow_partial": allow_partial,
+            "account_id": "order-1",
+            "metadata": {"store_id": "store-1"},
+        }
+        expect = self.expect_reserve(card, sent, minor, currency, allow_partial, key)
+        self.mutate(
+            "instrument_create",
+            body,
+            key,
+            fault,
+            expect,
+            replay_transacts=not luhn_valid(number),
+            key_field="idempotency_key",
+        )
+
+    def expect_reserve(
+        self,
+        card: ModelCard | None,
+        pin: str | None,
+        minor: int,
+        currency: str,
+        allow_partial: bool,
+        key: str | None,
+    ) -> Expect:
+        if key is None:
+            return Expect(400, "invalid_request")
+        if minor > MAX_MAJOR * 10 ** DIGITS[currency]:
+            return Expect(400, "amount_out_of_range")
+        refused = Expect(400, "instrument_error", stored=True)
+        if card is None:
+            return refused
+        if card.pin and self.pin_check(card, pin, refused):
+            return refused
+        if card.state is not CardState.ACTIVE or card.currency != currency:
+            return refused
+        reserved = min(minor, card.balance) if allow_partial else minor
+        if reserved <= 0 or reserved > card.balance:
+            return refused
+        expect = Expect(200, stored=True, pin_effect=refused.pin_effect)
+        expires_at = self.now + RESERVATION_SECONDS
+
+        def check(parsed: Any) -> None:
+            instrument_id = parsed["identifier"]
+            assert re.fullmatch(r"[0-9a-f]{32}", instrument_id)
+            assert instrument_id not in self.instruments
+            self.check_transactions(
+                parsed, instrument_id, currency, [("authorization", reserved, 0)]
+            )
+
+        def commit(parsed: Any) -> None:
+            card.balance -= reserved
+            card.held += reserved
+            instrument_id = parsed["identifier"]
+            self.instruments[instrument_id] = ModelInstrument(
+                instrument_id, card.number, currency, reserved, expires_at
+            )
+
+        expect.check, expect.commit = check, commit
+        return expect
+
+    def payment_command(
+        self,
+        name: str,
+        which: tuple[str, int],
+        amount: tuple[str, int, int],
+        currency_choice: str,
+        key: str | None,
+        fault: tuple[str | None, int],
+        decide: Callable[[ModelInstrument, ModelCard, int], Expect],
+        available: Callable[[ModelInstrument], int],
+        *,
+        omit_amount: bool = False,
+        omit_currency: bool = False,
+    ) -> None:
+        """capture / refund / revoke: the checks they share, then ``decide`` for the rest."""
+        self.h.clock.advance(1)  # time passes between requests
+        instrument_id = self.pick_instrument(which)
+        known = self.instruments.get(instrument_id)
+        own_currency = known.currency if known is not None else "USD"
+        currency = own_currency if currency_choice == "same" else other_currency(own_currency)
+        digits = DIGITS[own_currency if omit_currency else currency]
+        minor = payment_minor(amount, available(known) if known is not None else 0)
+        body: dict[str, Any] = {"metadata": {"store_id": "store-1"}}
+        if not omit_amount:
+            body["amount"] = major(minor, digits)
+        if not omit_currency:
+            body["currency"] = currency
+        over_maximum = not omit_amount and minor > MAX_MAJOR * 10**digits
+        expect: Expect
+        if key is None:
+            expect = Expect(400, "invalid_request")
+        elif known is None:
+            expect = Expect(400, "failed_command", stored=True)
+        elif not omit_currency and currency != known.currency:
+            expect = Expect(400, "instrument_error", stored=True)
+        elif over_maximum:
+            expect = Expect(400, "failed_command", stored=True)
+        else:
+            card = self.cards[known.number]
+            expect = decide(known, card, known.reserved if omit_amount else minor)
+        self.mutate(
+            name,
+            body,
+            key,
+            fault,
+            expect,
+            replay_transacts=False,
+            instrument_id=instrument_id,
+            key_field="idempotency_key",
+        )
+
+    @precondition(lambda self: bool(self.instruments))
+    @rule(
+        which=instrument_targets,
+        amount=payment_amounts,
+        currency_choice=currency_choices,
+        key=payment_keys,
+        fault=faults,
+    )
+    def capture(
+        self,
+        which: tuple[str, int],
+        amount: tuple[str, int, int],
+        currency_choice: str,
+        key: str | None,
+        fault: tuple[str | None, int],
+    ) -> None:
+        def decide(instrument: ModelInstrument, card: ModelCard, minor: int) -> Expect:
+            if self.now >= instrument.expires_at or minor > instrument.reserved:
+                return Expect(400, "failed_command", stored=True)
+
+            def check(parsed: Any) -> None:
+                self.check_transactions(
+                    parsed,
+                    instrument.instrument_id,
+                    instrument.currency,
+                    [("capture", -minor, 0), ("capture", 0, minor)],
+                )
+
+            def commit(_parsed: Any) -> None:
+                instrument.captured += minor
+                card.held -= minor
+
+            return Expect(200, stored=True, check=check, commit=commit)
+
+        self.payment_command(
+            "instrument_capture",
+            which,
+            amount,
+            currency_choice,
+            key,
+            fault,
+            decide,
+            lambda instrument: instrument.reserved,
+        )
+
+    @precondition(lambda self: bool(self.instruments))
+    @rule(
+        which=instrument_targets,
+        amount=payment_amounts,
+        currency_choice=currency_choices,
+        key=payment_keys,
+        fault=faults,
+    )
+    def refund(
+        self,
+        which: tuple[str, int],
+        amount: tuple[str, int, int],
+        currency_choice: str,
+        key: str | None,
+        fault: tuple[str | None, int],
+    ) -> None:
+        def decide(instrument: ModelInstrument, card: ModelCard, minor: int) -> Expect:
+            if minor > instrument.refundable:
+                return Expect(400, "failed_command", stored=True)
+            if card.state is CardState.DEACTIVATED:
+                return Expect(400, "instrument_error", stored=True)
+
+            def check(parsed: Any) -> None:
+                self.check_transactions(
+                    parsed, instrument.instrument_id, instrument.currency, [("refund", 0, -minor)]
+                )
+
+            def commit(_parsed: Any) -> None:
+                instrument.refunded += minor
+                card.balance += minor
+
+            return Expect(200, stored=True, check=check, commit=commit)
+
+        self.payment_command(
+            "instrument_refund",
+            which,
+            amount,
+            currency_choice,
+            key,
+            fault,
+            decide,
+            lambda instrument: instrument.refundable,
+        )
+
+    @precondition(lambda self: bool(self.instruments))
+    @rule(
+        which=instrument_targets,
+        amount=payment_amounts,
+        currency_choice=currency_choices,
+        omit=st.sampled_from(["nothing", "amount", "currency", "both"]),
+        key=payment_keys,
+        fault=faults,
+    )
+    def revoke(
+        self,
+        which: tuple[str, int],
+        amount: tuple[str, int, int],
+        currency_choice: str,
+        omit: str,
+        key: str | None,
+        fault: tuple[str | None, int],
+    ) -> None:
+        def decide(instrument: ModelInstrument, card: ModelCard, minor: int) -> Expect:
+            if instrument.reserved == 0 or minor > instrument.reserved:
+                return Expect(400, "failed_command", stored=True)
+
+            def check(parsed: Any) -> None:
+                self.check_transactions(
+                    parsed, instrument.instrument_id, instrument.currency, [("revoke", -minor, 0)]
+                )
+
+            def commit(_parsed: Any) -> None:
+                self.release(instrument, minor)
+
+            return Expect(200, stored=True, check=check, commit=commit)
+
+        self.payment_command(
+            "instrument_revoke",
+            which,
+            amount,
+            currency_choice,
+            key,
+            fault,
+            decide,
+            lambda instrument: instrument.reserved,
+            omit_amount=omit in ("amount", "both"),
+            omit_currency=omit in ("currency", "both"),
+        )
+
+    def release(self, instrument: ModelInstrument, minor: int) -> None:
+        """Reserved money back to the card, or voided when the card was deactivated."""
+        card = self.cards[instrument.number]
+        instrument.released += minor
+        card.held -= minor
+        if card.state is not CardState.DEACTIVATED:
+            card.balance += minor
+
+    @rule()
+    def reservation_expiry_job(self) -> None:
+        self.h.clock.advance(1)
+        due = [i for i in self.instruments.values() if i.reserved > 0 and self.now >= i.expires_at]
+        summary = self.h.run_expiry_job()
+        event(f"reservation expiry job: released {min(len(due), 2)}{'+' if len(due) > 2 else ''}")
+        assert (summary["released"], summary["failed"]) == (len(due), 0)
+        for instrument in due:
+            self.release(instrument, instrument.reserved)
+            self.records += 1
 
     @rule(seconds=st.sampled_from([30, 600, 901, 3600]))
     def wait(self, seconds: int) -> None:
@@ -611,6 +1067,28 @@ class LedgerMachine(RuleBasedStateMachine):
         cards = {item["PK"]: card_from_item(item) for item in items if item["type"] == "card"}
         entries = [entry_from_item(item) for item in items if item["type"] == "entry"]
         records = {item["PK"]: item for item in items if item["type"] == "record"}
+        instruments = {
+            item["PK"].removeprefix(INSTRUMENT_PREFIX): instrument_from_item(item)
+            for item in items
+            if item["type"] == "instrument"
+        }
+        assert set(instruments) == set(self.instruments), "instruments differ from the model"
+        for instrument_id, model_instrument in self.instruments.items():
+            stored_instrument = instruments[instrument_id]
+            amounts_now = (
+                stored_instrument.authorized,
+                stored_instrument.captured,
+                stored_instrument.refunded,
+                stored_instrument.released,
+            )
+            amounts_model = (
+                model_instrument.authorized,
+                model_instrument.captured,
+                model_instrument.refunded,
+                model_instrument.released,
+            )
+            assert amounts_now == amounts_model, "an instrument's amounts differ from the model"
+            assert stored_instrument.reserved >= 0 and stored_instrument.refundable >= 0
 
         assert len(cards) == len(self.cards), "cards in the table differ from the model"
         assert len(records) == self.records, "idempotency records differ from the model"
@@ -626,7 +1104,13 @@ class LedgerMachine(RuleBasedStateMachine):
             label = f"card ...{number[-4:]}"
             assert stored is not None, f"{label} missing"
             assert stored.state is expected.state, f"{label}: state {stored.state}"
-            assert (stored.balance, stored.held) == (expected.balance, 0), f"{label}: balance"
+            assert (stored.balance, stored.held) == (expected.balance, expected.held), (
+                f"{label}: balance or held differs from the model"
+            )
+            open_reservations = sum(
+                i.reserved for i in instruments.values() if i.lookup == lookup and i.reserved > 0
+            )
+            assert stored.held == open_reservations, f"{label}: held != open reservations"
             assert stored.currency == expected.currency, f"{label}: currency"
             assert stored.balance >= 0 and stored.held >= 0
             assert (stored.pin_failures, stored.pin_locked_until) == (
@@ -683,5 +1167,5 @@ def test_ledger_matches_model(
     machine = _machine(need_activation, register_unknown)
     run_state_machine_as_test(
         machine,
-        settings=settings(PROFILE, max_examples=size(100, 2600), stateful_step_count=size(10, 15)),
+        settings=settings(PROFILE, max_examples=size(100, 2600), stateful_step_count=size(20, 25)),
     )
