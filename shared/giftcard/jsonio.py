@@ -25,13 +25,35 @@ def _refuse_constant(name: str) -> Any:
 
 def loads(text: str | bytes) -> Any:
     try:
-        return json.loads(
+        value = json.loads(
             text, parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant
         )
     except RecursionError as exc:
         raise JSONError("JSON nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise JSONError("not valid JSON") from exc
+    if not _valid_text(value):
+        raise JSONError("a string is not valid Unicode")
+    return value
+
+
+def _valid_text(value: Any) -> bool:
+    """No lone surrogate (``"\\ud800"`` is valid JSON syntax but no character) in any key or
+    string: such text cannot be encoded, so echoing or storing it would fail after the fact."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 def format_decimal(value: Decimal) -> str:
