@@ -9,6 +9,7 @@ character JSON object keys (ignored), oversized bodies (``413``).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,8 @@ from tests.support.calls import SECRETS, Secrets
 from tests.support.local_server import LocalApi
 
 REQUEST_ERROR = (400, "invalid_request")
+KEY_FIELDS = {"idempotence_key", "idempotency_key"}
+_keys = itertools.count(1)
 INSTRUMENT = "0" * 32  # a well-formed but unknown instrument id
 
 
@@ -165,8 +168,11 @@ def test_unicode_and_control_characters_in_every_string_field(
     hostile = HOSTILE_STRINGS[kind]
     for path, body in bodies(*card).items():
         for field in string_fields(body):
-            # Given a valid request with one string field replaced by hostile text
+            # Given a valid request with one string field replaced by hostile text (and a fresh
+            # idempotency key, so no answer is a replay of an earlier one)
             request = replaced(body, field, hostile)
+            for key_field in KEY_FIELDS & set(request) - {field[0]}:
+                request[key_field] = f"hostile-{next(_keys)}"
             # When it is sent; then the answer is a contract answer, never a server error
             assert_contract_answer(*client.post(path, request))
     # And in the path: an instrument id made of hostile text is simply unknown (or not routed)
@@ -177,6 +183,54 @@ def test_unicode_and_control_characters_in_every_string_field(
         status, headers, raw = client.post(path, body)
         code = assert_contract_answer(status, headers, raw)
         assert code in ("failed_command", "not_found", "invalid_request")
+
+
+FREE_FORM = {
+    "issue customer": (
+        "/gift_card/issue",
+        {"amount": {"value": 5, "currency": "USD"}, "customer": {"x": "TEXT"}},
+    ),
+    "activate customer": (
+        "/gift_card/activate",
+        {
+            "card_number": "7777000000000001",
+            "amount": {"value": 5, "currency": "USD"},
+            "customer": {"x": {"y": "TEXT"}},
+        },
+    ),
+    "reserve metadata": (
+        "/financial_instruments",
+        {
+            "idempotency_key": "surrogate-reserve",
+            "instrument": {"number": "7777000000000001"},
+            "amount": 1,
+            "currency": "USD",
+            "metadata": {"x": "TEXT"},
+        },
+    ),
+    "capture metadata": (
+        f"/financial_instruments/{INSTRUMENT}/capture",
+        {
+            "idempotency_key": "surrogate-capture",
+            "amount": 1,
+            "currency": "USD",
+            "metadata": {"x": ["TEXT"]},
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FREE_FORM))
+def test_lone_surrogates_in_free_form_fields_are_invalid_requests(
+    client: Client, case: str
+) -> None:
+    # Free-form fields are kept (customer data, sealed) or echoed (payment metadata): text that
+    # is no valid Unicode must be refused up front, not fail when it is stored or echoed.
+    path, body = FREE_FORM[case]
+    text = json.dumps(body)
+    for raw in (text.replace('"TEXT"', '"\\ud800"'), text.replace('"x"', '"\\udfff"')):
+        status, headers, answer = client.post(path, raw=raw.encode())
+        assert (status, assert_contract_answer(status, headers, answer)) == REQUEST_ERROR
 
 
 @pytest.mark.parametrize(
