@@ -11,12 +11,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from giftcard.errors import RetryError
 
 _NONCE_BYTES = 12
+# First byte of a sealed payload: how the text was stored.
+_RAW = b"\x00"
+_DEFLATED = b"\x01"
 
 
 @dataclass(frozen=True)
@@ -64,17 +68,23 @@ class KeyMaterial:
 
     def seal(self, plaintext: str, context: str) -> bytes:
         """AES-256-GCM; ``context`` (the item's key) is authenticated, so a sealed body cannot be
-        moved to another record."""
+        moved to another record. Texts that shrink are deflated first (a payment answer echoes
+        its metadata in every transaction), keeping stored items small."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+        raw = plaintext.encode()
+        packed = zlib.compress(raw, 6)
+        payload = _DEFLATED + packed if len(packed) + 1 < len(raw) + 1 else _RAW + raw
         nonce = os.urandom(_NONCE_BYTES)
-        return nonce + AESGCM(self.sealing_key).encrypt(nonce, plaintext.encode(), context.encode())
+        return nonce + AESGCM(self.sealing_key).encrypt(nonce, payload, context.encode())
 
     def unseal(self, blob: bytes, context: str) -> str:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         nonce, ciphertext = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
-        return AESGCM(self.sealing_key).decrypt(nonce, ciphertext, context.encode()).decode()
+        payload = AESGCM(self.sealing_key).decrypt(nonce, ciphertext, context.encode())
+        marker, body = payload[:1], payload[1:]
+        return (zlib.decompress(body) if marker == _DEFLATED else body).decode()
 
 
 def idempotency_key_hash(endpoint: str, key: str) -> str:
