@@ -68,15 +68,16 @@ def issue(client: Client, value: int = 100, currency: str = "USD") -> tuple[str,
     return body["identifier"]["number"], body["identifier"]["pin"]
 
 
+@pytest.mark.parametrize("repeat", range(size(1, 5)))
 def test_identical_issue_requests_make_one_card_and_identical_answers(
-    client: Client, store: Store
+    repeat: int, client: Client, store: Store
 ) -> None:
     # Given 16 copies of one issue request (same idempotence key), as a retrying client sends
     cards_before = store.count("card")
     body = {
         "amount": {"value": Decimal("25.5"), "currency": "EUR"},
         "customer": {"email": "jay@example.com"},
-        "idempotence_key": "double-tap-issue",
+        "idempotence_key": f"double-tap-issue-{repeat}",
     }
     # When they arrive at the same time
     answers = together(16, lambda _: client.post("/gift_card/issue", body))
@@ -91,8 +92,9 @@ def test_identical_issue_requests_make_one_card_and_identical_answers(
     assert (card.balance, len(store.ledger(number))) == (2550, 1)
 
 
+@pytest.mark.parametrize("repeat", range(size(1, 5)))
 def test_concurrent_activations_with_different_keys_activate_once(
-    client: Client, store: Store
+    repeat: int, client: Client, store: Store
 ) -> None:
     # Given one printed card
     (number,) = stock(store)
@@ -103,7 +105,7 @@ def test_concurrent_activations_with_different_keys_activate_once(
             {
                 "card_number": number,
                 "amount": {"value": 10 + index, "currency": "USD"},
-                "idempotence_key": f"activation-{index}",
+                "idempotence_key": f"activation-{repeat}-{index}",
             },
         )
 
@@ -158,8 +160,9 @@ def _sk(entry: Any) -> str:
     return str(entry.sk)
 
 
+@pytest.mark.parametrize("repeat", range(size(1, 5)))
 def test_concurrent_wrong_pins_never_count_past_the_lockout(
-    api: LocalApi, client: Client, store: Store
+    repeat: int, api: LocalApi, client: Client, store: Store
 ) -> None:
     # Given an issued card with a PIN (lockout after 5 wrong PINs, for 15 minutes)
     number, pin = issue(client)
@@ -229,13 +232,16 @@ def test_concurrent_reservations_never_overdraw_the_card(client: Client, store: 
         assert (status, body) == (200, {"value": 0, "currency": "USD"})
 
 
-def test_concurrent_captures_never_exceed_the_reservation(client: Client, store: Store) -> None:
+@pytest.mark.parametrize("repeat", range(size(1, 5)))
+def test_concurrent_captures_never_exceed_the_reservation(
+    repeat: int, client: Client, store: Store
+) -> None:
     # Given a reservation of 10 on a card holding 50
     number, pin = issue(client, 50)
     status, reserved = client.json(
         "/financial_instruments",
         {
-            "idempotency_key": "reserve-for-captures",
+            "idempotency_key": f"reserve-for-captures-{repeat}",
             "instrument": {"number": number, "pin": pin},
             "amount": 10,
             "currency": "USD",
@@ -249,7 +255,7 @@ def test_concurrent_captures_never_exceed_the_reservation(client: Client, store:
         8,
         lambda index: client.json(
             f"/financial_instruments/{instrument}/capture",
-            {"idempotency_key": f"capture-{index}", "amount": 3, "currency": "USD"},
+            {"idempotency_key": f"capture-{repeat}-{index}", "amount": 3, "currency": "USD"},
         ),
     )
     # Then exactly 3 succeed (9 of the 10 reserved) and 5 are refused as over-capture
@@ -265,7 +271,7 @@ def test_concurrent_captures_never_exceed_the_reservation(client: Client, store:
         2,
         lambda index: client.json(
             f"/financial_instruments/{instrument}/{'capture' if index == 0 else 'revoke'}",
-            {"idempotency_key": "last-1", "amount": 1, "currency": "USD"},
+            {"idempotency_key": f"last-{repeat}", "amount": 1, "currency": "USD"},
         ),
     )
     assert sorted(status for status, _ in answers) == [200, 400]
