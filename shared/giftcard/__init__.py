@@ -18,7 +18,10 @@ import os
 
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-_gc_paused = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and gc.isenabled()
+#: True inside AWS Lambda (the runtime sets this variable); never in tests or the local run.
+IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+_gc_paused = IN_LAMBDA and gc.isenabled()
 if _gc_paused:
     gc.disable()
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from giftcard import aws, cold_start_done, keys
+from giftcard import IN_LAMBDA, aws, cold_start_done, keys
 from giftcard.clock import Clock
 from giftcard.errors import (
     InternalError,
@@ -194,4 +194,9 @@ def webhook(
         return run(event, context, services)
 
     lambda_handler.__name__ = f"{name}_handler"
+    if IN_LAMBDA:
+        # Lambda runs module code in its INIT phase at full CPU speed, while invocations get CPU
+        # in proportion to memory: build the clients now rather than in the first request.
+        # (Tests and the local run import handlers without it.)
+        services()
     return lambda_handler
