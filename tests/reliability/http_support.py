@@ -134,6 +134,27 @@ def service_log_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("{")]
 
 
+def service_log_records(output: str) -> list[dict[str, Any]]:
+    """The JSON records of the local run's log lines. Under concurrency two records can share a
+    line (the metrics ``print`` and the logger write from different threads; a Lambda serves one
+    request at a time, the local run many): each line is split into the objects it holds."""
+    decoder = json.JSONDecoder()
+    records: list[dict[str, Any]] = []
+    for line in service_log_lines(output):
+        position = 0
+        while position < len(line):
+            try:
+                record, end = decoder.raw_decode(line, position)
+            except ValueError:
+                break
+            if isinstance(record, dict):
+                records.append(record)
+            position = end
+            while position < len(line) and line[position].isspace():
+                position += 1
+    return records
+
+
 def service_log_leaks(output: str, secrets: Secrets = SECRETS) -> list[str]:
     return leaks("\n".join(service_log_lines(output)), secrets)
 

@@ -27,7 +27,7 @@ import pytest
 from giftcard.cards import CardState
 from giftcard.stock import import_stock
 from tests.reliability.conftest import size
-from tests.reliability.http_support import Client, Store, error_code, service_log_lines, together
+from tests.reliability.http_support import Client, Store, error_code, service_log_records, together
 from tests.support.calls import SECRETS, card_number
 from tests.support.local_server import LocalApi
 
@@ -183,7 +183,7 @@ def test_concurrent_wrong_pins_never_count_past_the_lockout(
     # And exactly 5 guesses were counted: the 5th locked the card, the other 11 met the lock
     card = store.card(number)
     assert card.pin_locked_until > 0 and card.pin_failures == 0
-    lines = [json.loads(line) for line in service_log_lines(api.output()[output_before:])]
+    lines = service_log_records(api.output()[output_before:])
     counted = sum(int(sum(line.get("PinFailures", [0]))) for line in lines if "_aws" in line)
     lockouts = [
         line for line in lines if line.get("message") == "pin checks locked after repeated failures"
