@@ -66,7 +66,8 @@ def instrument_pk(instrument_id: str) -> str:
 
 @dataclass(frozen=True)
 class StoredRecord:
-    """A completed response stored under an idempotency key (body still sealed)."""
+    """A completed response under an idempotency key (body sealed): written with the effect it
+    answers, read back to replay it."""
 
     pk: str
     status: int
@@ -77,16 +78,6 @@ class StoredRecord:
 
     def live(self, now_epoch: int) -> bool:
         return self.expires_at >= now_epoch
-
-
-@dataclass(frozen=True)
-class NewRecord:
-    pk: str
-    status: int
-    body_sealed: bytes
-    params_hash: str
-    created_at: int
-    expires_at: int
 
 
 @dataclass(frozen=True)
@@ -184,7 +175,7 @@ class InstrumentWrite:
 class Write:
     """Everything one request commits, in one transaction."""
 
-    record: NewRecord | None = None
+    record: StoredRecord | None = None
     card: CardCreate | CardUpdate | CardCheck | None = None
     instrument: InstrumentWrite | None = None
     entries: Sequence[LedgerEntry] = ()
@@ -305,7 +296,7 @@ def entry_from_item(item: dict[str, Any]) -> LedgerEntry:
     )
 
 
-def record_item(record: NewRecord) -> dict[str, Any]:
+def record_item(record: StoredRecord) -> dict[str, Any]:
     return {
         "PK": record.pk,
         "SK": RECORD_SK,

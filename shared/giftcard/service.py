@@ -75,7 +75,6 @@ from giftcard.repository import (
     CardUpdate,
     InstrumentConflict,
     LedgerEntry,
-    NewRecord,
     RecordExists,
     Repository,
     StorageBusy,
@@ -172,10 +171,10 @@ class Idempotency:
         )
         self.params_hash = call.keys.params_hash(f"{endpoint}\n{canonical}")
 
-    def record(self, answer: Reply) -> NewRecord:
+    def record(self, answer: Reply) -> StoredRecord:
         now = self.call.now().seconds
         retention = self.call.settings.idempotency_retention_days * 86400
-        return NewRecord(
+        return StoredRecord(
             pk=self.pk,
             status=answer.status,
             body_sealed=self.call.keys.seal(answer.body, self.pk),
