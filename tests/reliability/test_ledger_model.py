@@ -464,7 +464,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for seed, pin_seed in zip(seeds, pins, strict=False):
             number = card_number(seed)
             pin = None if pin_seed is None else str(pin_seed)[: 4 + pin_seed % 3].zfill(4)
-            if number not in self.cards:
+            if number not in self.cards and number not in {row[0] for row in rows}:
                 rows.append((number, pin))
         known = list(self.cards)
         again = known[existing % len(known)] if existing is not None and known else None
