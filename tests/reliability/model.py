@@ -103,8 +103,13 @@ class Harness:
 
     def drop(self) -> None:
         import boto3
+        from moto.core.model_instances import model_data
 
         boto3.client("dynamodb").delete_table(TableName=self.table_name)
+        # moto records every model instance it ever made (for its dashboard), and a transaction
+        # deep-copies the whole table: over thousands of examples in one mock that is gigabytes.
+        for model in model_data.get("dynamodb", {}).values():
+            model.instances_tracked = []  # type: ignore[attr-defined]
 
 
 @contextmanager
