@@ -1152,6 +1152,13 @@ def _machine(need_activation: bool, register_unknown: bool) -> type[LedgerMachin
     )
 
 
+#: The long variant runs as 4 shards per configuration (4 x 650 = 2,600 examples each), so
+#: pytest-xdist can spread them over the workers; the short one is one run of 100.
+SHARDS = size(1, 4)
+EXAMPLES_PER_SHARD = size(100, 650)
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
 @pytest.mark.parametrize(
     ("need_activation", "register_unknown"),
     [(False, False), (True, True)],
@@ -1161,11 +1168,14 @@ def test_ledger_matches_model(
     aws_offline: None,
     need_activation: bool,
     register_unknown: bool,
+    shard: int,
 ) -> None:
     # Given a fresh table per example, when random webhook sequences (with injected storage
     # faults) run, then storage equals the model after every step.
     machine = _machine(need_activation, register_unknown)
     run_state_machine_as_test(
         machine,
-        settings=settings(PROFILE, max_examples=size(100, 2600), stateful_step_count=size(20, 25)),
+        settings=settings(
+            PROFILE, max_examples=EXAMPLES_PER_SHARD, stateful_step_count=size(20, 25)
+        ),
     )
