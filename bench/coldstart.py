@@ -113,7 +113,7 @@ def first_events() -> dict[str, dict[str, Any]]:
     }
     for operation in ("capture", "refund", "revoke"):
         bodies[f"instrument_{operation}"] = {
-            "instrument_id": "0" * 32,
+            "instrument_id": "A" * 80,
             "idempotency_key": "cold-start",
             "amount": 10,
             "currency": "USD",
@@ -126,7 +126,7 @@ def first_events() -> dict[str, dict[str, Any]]:
         if route.function in bodies:
             event = proxy_event(route.path, bodies[route.function])
             if "{instrument_id}" in route.path:
-                event["pathParameters"] = {"instrument_id": "0" * 32}
+                event["pathParameters"] = {"instrument_id": "A" * 80}
             events[route.function] = event
     return events
 

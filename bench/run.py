@@ -31,8 +31,8 @@ GOALS = {
     "max_item_bytes": 1024,
 }
 #: What each request's round trips should be (design: one per request, two for a wrong PIN;
-#: deactivate and reserve must read the balance they void or hold; a correct PIN after failures
-#: resets the counter; capture, refund and revoke could read the card with the instrument).
+#: a correct PIN after failures resets the counter; deactivate and the payment commands must
+#: read the balance they change, which their ledger entry records, before their transaction).
 ROUND_TRIP_GOALS = {
     "balance": 1,
     "balance_wrong_pin": 2,

@@ -27,7 +27,6 @@ they were decided on, and every retry with the key gets the same answer.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -84,10 +83,6 @@ CAPTURE = "instrument_capture"
 REFUND = "instrument_refund"
 REVOKE = "instrument_revoke"
 EXPIRY = "reservation_expiry"
-
-#: What our instrument ids look like (``uuid4().hex``: the open-reservations index shards on the
-#: last two hex digits). Anything else is not ours and is answered without reading storage.
-_INSTRUMENT_ID = re.compile(r"[0-9a-f]{32}")
 
 #: The expiry job stops taking new instruments when less than this is left of its invocation.
 _EXPIRY_RESERVE_SECONDS = 15.0
@@ -163,22 +158,25 @@ def _expired(instrument: Instrument, now: Instant) -> bool:
 
 
 def _read(
-    call: Call, idempotency: Idempotency, instrument_id: str
-) -> tuple[StoredRecord | None, Instrument | None]:
-    """The live idempotency record and the instrument, in one ``BatchGetItem``."""
-    ours = _INSTRUMENT_ID.fullmatch(instrument_id) is not None
-    _card, stored, instrument = call.repository.get_many(
-        None, idempotency.pk, instrument_id if ours else None
+    call: Call, idempotency: Idempotency | None, instrument_id: str
+) -> tuple[StoredRecord | None, Instrument | None, Card | None]:
+    """The live idempotency record, the instrument and its card, in one ``BatchGetItem``.
+
+    The instrument id carries its card's lookup key (``KeyMaterial.new_instrument_id``); an id
+    that is not ours reads only the record (a replay is still a replay)."""
+    lookup = call.keys.instrument_card(instrument_id)
+    if lookup is None and idempotency is None:
+        return None, None, None
+    card, stored, instrument = call.repository.get_many(
+        lookup,
+        idempotency.pk if idempotency is not None else None,
+        instrument_id if lookup is not None else None,
     )
-    return idempotency.live(stored), instrument
-
-
-def _card_of(call: Call, instrument: Instrument) -> Card:
-    card = call.repository.get_card(instrument.lookup)
-    if card is None:
-        logger.error("instrument refers to a missing card", instrument_id=instrument.instrument_id)
-        raise InconsistentState("instrument without card")
-    return card
+    if instrument is not None and (card is None or instrument.lookup != lookup):
+        logger.error("instrument without its card", instrument_id=instrument_id)
+        raise InconsistentState("instrument without its card")
+    live = idempotency.live(stored) if idempotency is not None else None
+    return live, instrument, card
 
 
 def _commit(
@@ -197,8 +195,8 @@ def _commit(
 ) -> Reply:
     """Card, instrument and ledger entry as one transaction, each conditioned on what was read."""
     if balance_after < 0 or held_after < 0:
-        # The instrument and its card were read by two calls: another command on the card
-        # committed in between. The commit would fail on the versions anyway; decide again.
+        # A batch read is not a snapshot: the instrument and its card may have been read either
+        # side of another command's commit. The commit would fail on the versions anyway.
         raise InstrumentConflict(None)
     ledger = entry(
         call,
@@ -289,7 +287,7 @@ def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
                 idempotency, InstrumentError(), "insufficient funds", check, card_last4=card.last4
             )
         instrument = Instrument(
-            instrument_id=uuid.uuid4().hex,
+            instrument_id=call.keys.new_instrument_id(lookup),
             lookup=lookup,
             currency=request.currency,
             authorized=reserved,
@@ -351,17 +349,17 @@ def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
 
 def capture(request: InstrumentCaptureRequest, call: Call) -> Reply:
     """Take reserved money: held -> captured (refundable). Up to what is still reserved, several
-    times; works on a deactivated card. Three round trips: ``BatchGetItem`` (record and
-    instrument), the card's ``GetItem``, the transaction."""
+    times; works on a deactivated card. Two round trips: ``BatchGetItem`` (record, instrument and
+    card) and the transaction."""
     amount = _command_amount(request.amount, request.currency, call.settings)
     idempotency = Idempotency(call, CAPTURE, request.idempotency_key, request)
     metadata = _metadata(request.metadata)
 
     def attempt() -> Reply:
-        live, instrument = _read(call, idempotency, request.instrument_id)
+        live, instrument, card = _read(call, idempotency, request.instrument_id)
         if live is not None:
             return idempotency.replay(live)
-        if instrument is None:
+        if instrument is None or card is None:
             return _refuse(idempotency, FailedCommand(), "unknown instrument")
         if request.currency != instrument.currency:
             return _refuse(idempotency, InstrumentError(), "currency mismatch", on=instrument)
@@ -370,7 +368,6 @@ def capture(request: InstrumentCaptureRequest, call: Call) -> Reply:
             return _refuse(idempotency, FailedCommand(), "reservation expired", on=instrument)
         if amount is None or amount > instrument.reserved:
             return _refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
-        card = _card_of(call, instrument)
         after = replace(
             instrument, captured=instrument.captured + amount, version=instrument.version + 1
         )
@@ -406,22 +403,21 @@ def capture(request: InstrumentCaptureRequest, call: Call) -> Reply:
 def refund(request: InstrumentRefundRequest, call: Call) -> Reply:
     """Return captured money to the card's spendable balance. Up to what was captured and not yet
     refunded. A deactivated (or expired) card cannot take money back: ``instrument_error``, and
-    NewStore refunds another way. Three round trips, like capture."""
+    NewStore refunds another way. Two round trips, like capture."""
     amount = _command_amount(request.amount, request.currency, call.settings)
     idempotency = Idempotency(call, REFUND, request.idempotency_key, request)
     metadata = _metadata(request.metadata)
 
     def attempt() -> Reply:
-        live, instrument = _read(call, idempotency, request.instrument_id)
+        live, instrument, card = _read(call, idempotency, request.instrument_id)
         if live is not None:
             return idempotency.replay(live)
-        if instrument is None:
+        if instrument is None or card is None:
             return _refuse(idempotency, FailedCommand(), "unknown instrument")
         if request.currency != instrument.currency:
             return _refuse(idempotency, InstrumentError(), "currency mismatch", on=instrument)
         if amount is None or amount > instrument.refundable:
             return _refuse(idempotency, FailedCommand(), "more than refundable", on=instrument)
-        card = _card_of(call, instrument)
         now = call.now()
         if card.state is CardState.DEACTIVATED:
             return _refuse(idempotency, InstrumentError(), "card deactivated", on=instrument)
@@ -493,7 +489,7 @@ def _release(
 
 
 def revoke(request: InstrumentRevokeRequest, call: Call) -> Reply:
-    """Release reserved money (default: all still reserved). Three round trips, like capture.
+    """Release reserved money (default: all still reserved). Two round trips, like capture.
 
     Without ``currency`` the amount is read in the instrument's currency; a reservation past its
     expiry that the expiry job has not released yet can still be revoked (same effect).
@@ -508,10 +504,10 @@ def revoke(request: InstrumentRevokeRequest, call: Call) -> Reply:
     metadata = _metadata(request.metadata)
 
     def attempt() -> Reply:
-        live, instrument = _read(call, idempotency, request.instrument_id)
+        live, instrument, card = _read(call, idempotency, request.instrument_id)
         if live is not None:
             return idempotency.replay(live)
-        if instrument is None:
+        if instrument is None or card is None:
             return _refuse(idempotency, FailedCommand(), "unknown instrument")
         if request.currency is not None and request.currency != instrument.currency:
             return _refuse(idempotency, InstrumentError(), "currency mismatch", on=instrument)
@@ -526,7 +522,6 @@ def revoke(request: InstrumentRevokeRequest, call: Call) -> Reply:
             release = amount
         if release is None or release > instrument.reserved:
             return _refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
-        card = _card_of(call, instrument)
         return _release(call, idempotency, instrument, card, release, call.now(), metadata)
 
     return with_retries(call, attempt)
@@ -547,9 +542,14 @@ def expire_one(call: Call, instrument_id: str) -> bool:
     """
 
     def attempt() -> bool:
-        instrument = call.repository.get_instrument(instrument_id)
+        _live, instrument, card = _read(call, None, instrument_id)
         now = call.now()
-        if instrument is None or instrument.reserved == 0 or not _expired(instrument, now):
+        if (
+            instrument is None
+            or card is None
+            or instrument.reserved == 0
+            or not _expired(instrument, now)
+        ):
             return False
         idempotency = Idempotency(
             call,
@@ -557,7 +557,6 @@ def expire_one(call: Call, instrument_id: str) -> bool:
             f"expiry:{instrument_id}:{instrument.version}",
             _ExpiryCommand(instrument_id=instrument_id, version=instrument.version),
         )
-        card = _card_of(call, instrument)
         _release(call, idempotency, instrument, card, instrument.reserved, now, {})
         return True
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -340,7 +341,7 @@ def instrument_item(instrument: Instrument, open_shards: int) -> dict[str, Any]:
         item[name] = getattr(instrument, name)
     if instrument.reserved > 0:
         # Sparse index entry: only instruments still holding money are found by the expiry job.
-        shard = int(instrument.instrument_id[-2:], 16) % open_shards
+        shard = zlib.crc32(instrument.instrument_id.encode()) % open_shards
         item[table.OPEN_RESERVATIONS_PK] = f"OPEN#{shard}"
         item[table.OPEN_RESERVATIONS_SK] = (
             f"{instrument.expires_at:012d}#{instrument.instrument_id}"
@@ -484,16 +485,6 @@ class Repository:
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def get_instrument(self, instrument_id: str) -> Instrument | None:
-        response = self._call(
-            "get_item",
-            TableName=self.table_name,
-            Key=self._dump({"PK": instrument_pk(instrument_id), "SK": "INSTRUMENT"}),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return instrument_from_item(self._load(item)) if item else None
 
     def expired_instrument_ids(self, now_epoch: int, shards: int) -> Iterator[str]:
         """Ids of instruments still holding money whose reservation expired (sparse index)."""

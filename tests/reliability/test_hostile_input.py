@@ -24,7 +24,7 @@ from tests.support.local_server import LocalApi
 REQUEST_ERROR = (400, "invalid_request")
 KEY_FIELDS = {"idempotence_key", "idempotency_key"}
 _keys = itertools.count(1)
-INSTRUMENT = "0" * 32  # a well-formed but unknown instrument id
+INSTRUMENT = "A" * 80  # shaped like our instrument ids, but not one of ours
 
 
 def issue(client: Client, value: int = 100) -> tuple[str, str]:

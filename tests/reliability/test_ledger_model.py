@@ -834,7 +834,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
         def check(parsed: Any) -> None:
             instrument_id = parsed["identifier"]
-            assert re.fullmatch(r"[0-9a-f]{32}", instrument_id)
+            assert re.fullmatch(r"[A-Za-z0-9_-]{80}", instrument_id)
             assert instrument_id not in self.instruments
             self.check_transactions(
                 parsed, instrument_id, currency, [("authorization", reserved, 0)]
