@@ -253,6 +253,16 @@ def _body_schema(
     return {"$ref": REF_TEMPLATE.format(model=body_name)}
 
 
+#: What a path parameter is (the OpenAPI document's only word on it).
+PATH_PARAMETER_DOCS = {
+    "instrument_id": (
+        "The `identifier` of the reserve answer: 80 URL-safe characters (A-Z a-z 0-9 - _). Any "
+        "other value (another provider's id, an altered id) is an unknown instrument: "
+        "`failed_command`. Over 1,024 characters: `invalid_request`."
+    ),
+}
+
+
 def _operation(
     route: Route,
     schemas: dict[Any, Any],
@@ -297,7 +307,13 @@ def _operation(
     }
     if path_parameters:
         operation["parameters"] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": PATH_PARAMETER_DOCS.get(name, ""),
+                "schema": {"type": "string", "maxLength": 1024},
+            }
             for name in path_parameters
         ]
     return operation
