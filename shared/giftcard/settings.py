@@ -2,9 +2,10 @@
 
 Every setting has a documented default (README, "Configuration"). The CDK stack sets these
 variables on each function from CDK context; the local run takes them from its own environment.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations``: pydantic would evaluate each field's annotation from
+its string when the class is created, on every cold start.
+"""
 
 import os
 from collections.abc import Mapping
