@@ -1,0 +1,69 @@
+"""Client creation: botocore's loader without its scan of every service folder (giftcard.aws)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import UnknownServiceError
+
+from giftcard import aws
+
+
+@pytest.fixture
+def clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fresh clients on a fresh loader (not the test session's shared one: nothing cached)."""
+    import botocore.loaders
+    import botocore.session
+
+    monkeypatch.setattr(botocore.session, "create_loader", botocore.loaders.create_loader)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    aws.reset_clients()
+    yield
+    aws.reset_clients()
+
+
+def _scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from botocore.loaders import Loader
+
+    seen: list[str] = []
+    full = Loader.list_available_services
+
+    def counting(self: Any, type_name: str) -> Any:
+        seen.append(type_name)
+        return full(self, type_name)
+
+    monkeypatch.setattr(Loader, "list_available_services", counting)
+    return seen
+
+
+def test_clients_are_built_without_listing_every_service(
+    clean: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scans = _scans(monkeypatch)
+    dynamodb = aws.client("dynamodb")
+    secrets = aws.client("secretsmanager")
+    assert scans == []
+    assert dynamodb.meta.service_model.service_name == "dynamodb"
+    assert secrets.meta.service_model.service_name == "secretsmanager"
+    # Lazily loaded models go through the same loader.
+    assert dynamodb.get_paginator("query") is not None
+
+
+def test_the_models_are_botocores_own(clean: None) -> None:
+    import botocore.session
+
+    ours = aws.client("dynamodb").meta.service_model
+    stock = botocore.session.get_session().get_service_model("dynamodb")
+    assert ours.api_version == stock.api_version
+    assert ours.operation_names == stock.operation_names
+
+
+def test_an_unknown_service_still_gets_botocores_error(
+    clean: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scans = _scans(monkeypatch)
+    with pytest.raises(UnknownServiceError, match="Valid service names are"):
+        aws.client("no-such-service")
+    assert scans == ["service-2"]  # the full list, for the message
