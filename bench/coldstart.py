@@ -17,6 +17,11 @@ tools installed in the venv neither slow down nor speed up what is measured. Ins
 both measured here, interleaved, in the same run. Interpreter start-up is outside both. The same
 ratio in CPU time (``time.process_time``) is kept too: on a busy machine wall-clock samples
 wander, CPU time hardly does (and an idle Lambda sandbox spends its init on the CPU).
+
+Two of the service's measures make boto3's own work cheaper (garbage collection paused during a
+Lambda cold start, ``giftcard.aws``'s loader without botocore's service-folder scan), which the
+plain baseline does not get. So the table also shows the ratio against ``boto3_tuned``: the same
+client built through ``giftcard.aws`` in Lambda mode. That one is our code's own share.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ from typing import Any
 from bench import ROOT
 
 BASELINE = "boto3"
+#: The same baseline given the two measures of ours that make boto3's own work cheaper (garbage
+#: collection paused during the cold start, the data loader without the service-folder scan):
+#: our code's own share of a cold start is the ratio against this one.
+TUNED_BASELINE = "boto3_tuned"
 _MARK = "BENCH_RESULT "
 
 _CHILD = r"""
@@ -47,6 +56,16 @@ if name == "boto3":
     cpu, start = time.process_time(), time.perf_counter()
     import boto3
     boto3.client("dynamodb", region_name="us-east-1")
+    done, cpu_done = time.perf_counter(), time.process_time()
+    print("BENCH_RESULT " + json.dumps(
+        {"import": done - start, "init": 0.0, "first_call": 0.0, "cpu": cpu_done - cpu}
+    ))
+    raise SystemExit(0)
+if name == "boto3_tuned":
+    sys.path[:0] = [layer_dir]
+    cpu, start = time.process_time(), time.perf_counter()
+    from giftcard import aws
+    aws.client("dynamodb")
     done, cpu_done = time.perf_counter(), time.process_time()
     print("BENCH_RESULT " + json.dumps(
         {"import": done - start, "init": 0.0, "first_call": 0.0, "cpu": cpu_done - cpu}
@@ -282,7 +301,7 @@ def measure(
     (slow drift of the machine hits every subject alike). One unmeasured round first: bytecode
     caches written, files in the page cache."""
     events = first_events()
-    subjects = [BASELINE, *names]
+    subjects = [BASELINE, TUNED_BASELINE, *names]
     env = child_env(env)
     for name in subjects:
         run_child(name, layout, env, events.get(name))

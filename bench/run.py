@@ -209,9 +209,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             steps = coldstart.breakdown("balance", layout, env, 5)
         base = baseline.cold
         base_cpu = statistics.median(baseline.cpus)
+        tuned = cold[coldstart.TUNED_BASELINE].cold
         import_ratio = {name: round(cold[name].cold / base, 3) for name in names}
         cold_rows: list[list[Any]] = [
-            ["boto3 + client (baseline)", ms(base), "", "", ms(base), "1.00", "", "1.00", ""]
+            ["boto3 + client (baseline)", ms(base), "", "", ms(base), "1.00", "", "1.00", "", ""],
+            [
+                "the same, GC paused + giftcard.aws loader",
+                ms(tuned),
+                "",
+                "",
+                ms(tuned),
+                f"{tuned / base:.2f}",
+                "",
+                f"{statistics.median(cold[coldstart.TUNED_BASELINE].cpus) / base_cpu:.2f}",
+                "1.00",
+                "",
+            ],
         ]
         for name in names:
             samples = cold[name]
@@ -225,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{import_ratio[name]:.2f}",
                     verdict(import_ratio[name], GOALS["import_ratio"]),
                     f"{statistics.median(samples.cpus) / base_cpu:.2f}",
+                    f"{samples.cold / tuned:.2f}",
                     f"{no_bytecode[name].cold / base:.2f}" if name in no_bytecode else "",
                 ]
             )
@@ -240,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "ratio",
                     "goal <= 1.3",
                     "CPU ratio",
+                    "vs tuned boto3",
                     "ratio, no .pyc",
                 ],
                 cold_rows,
@@ -280,6 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {
         "round_trips": counts,
         "import_ratio": import_ratio,
+        #: Not in the issue's schema: against the baseline given our two boto3 measures.
+        "import_ratio_vs_tuned_baseline": {
+            name: round(cold[name].cold / tuned, 3) for name in names
+        },
         "warm_overhead_ratio": warm_ratio,
         "layer_unzipped_mb": layer_mb,
         "max_item_bytes": max_item,
