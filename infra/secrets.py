@@ -36,7 +36,10 @@ class Secrets(Construct):
         self.key_material = secretsmanager.Secret(
             self,
             "KeyMaterial",
-            description="Gift card provider: master key material (card lookups, PINs, replays)",
+            description=(
+                "Gift card provider: master key material "
+                "(card lookups, PINs, replays, instrument ids)"
+            ),
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template="{}",
                 generate_string_key="master",
