@@ -185,19 +185,23 @@ def _commit(
     *,
     card: Card,
     before: Instrument,
-    after: Instrument,
+    counted: Instrument,
     kind: str,
     balance_after: int,
     held_after: int,
-    answer: Reply,
+    transactions: list[InstrumentTransaction],
     now: Instant,
-    store_id: str | None,
+    metadata: dict[str, Any],
 ) -> Reply:
-    """Card, instrument and ledger entry as one transaction, each conditioned on what was read."""
+    """Card, instrument (as ``counted``, at the next version) and ledger entry as one
+    transaction, each conditioned on what was read; the answer lists ``transactions``."""
     if balance_after < 0 or held_after < 0:
         # A batch read is not a snapshot: the instrument and its card may have been read either
         # side of another command's commit. The commit would fail on the versions anyway.
         raise InstrumentConflict(None)
+    store_id = _store_id(metadata)
+    after = replace(counted, version=before.version + 1)
+    answer = reply(200, TransactionsResponse(transactions=transactions))
     ledger = entry(
         call,
         card,
@@ -368,30 +372,21 @@ def capture(request: InstrumentCaptureRequest, call: Call) -> Reply:
             return _refuse(idempotency, FailedCommand(), "reservation expired", on=instrument)
         if amount is None or amount > instrument.reserved:
             return _refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
-        after = replace(
-            instrument, captured=instrument.captured + amount, version=instrument.version + 1
-        )
-        answer = reply(
-            200,
-            TransactionsResponse(
-                transactions=[
-                    _transaction(after, "capture", now, metadata, capture=-amount),
-                    _transaction(after, "capture", now, metadata, refund=amount),
-                ]
-            ),
-        )
         return _commit(
             call,
             idempotency,
             card=card,
             before=instrument,
-            after=after,
+            counted=replace(instrument, captured=instrument.captured + amount),
             kind="capture",
             balance_after=card.balance,
             held_after=card.held - amount,
-            answer=answer,
+            transactions=[
+                _transaction(instrument, "capture", now, metadata, capture=-amount),
+                _transaction(instrument, "capture", now, metadata, refund=amount),
+            ],
             now=now,
-            store_id=_store_id(metadata),
+            metadata=metadata,
         )
 
     return with_retries(call, attempt)
@@ -423,27 +418,18 @@ def refund(request: InstrumentRefundRequest, call: Call) -> Reply:
             return _refuse(idempotency, InstrumentError(), "card deactivated", on=instrument)
         if card.expired(now.iso):
             return _refuse(idempotency, InstrumentError(), "card expired", on=instrument)
-        after = replace(
-            instrument, refunded=instrument.refunded + amount, version=instrument.version + 1
-        )
-        answer = reply(
-            200,
-            TransactionsResponse(
-                transactions=[_transaction(after, "refund", now, metadata, refund=-amount)]
-            ),
-        )
         return _commit(
             call,
             idempotency,
             card=card,
             before=instrument,
-            after=after,
+            counted=replace(instrument, refunded=instrument.refunded + amount),
             kind="refund",
             balance_after=card.balance + amount,
             held_after=card.held,
-            answer=answer,
+            transactions=[_transaction(instrument, "refund", now, metadata, refund=-amount)],
             now=now,
-            store_id=_store_id(metadata),
+            metadata=metadata,
         )
 
     return with_retries(call, attempt)
@@ -464,27 +450,18 @@ def _release(
     """Reserved money back to the card's spendable balance, or voided if the card was
     deactivated meanwhile (deactivation voids spendable money; released money is no different)."""
     voided = card.state is CardState.DEACTIVATED
-    after = replace(
-        instrument, released=instrument.released + amount, version=instrument.version + 1
-    )
-    answer = reply(
-        200,
-        TransactionsResponse(
-            transactions=[_transaction(after, "revoke", now, metadata, capture=-amount)]
-        ),
-    )
     return _commit(
         call,
         idempotency,
         card=card,
         before=instrument,
-        after=after,
+        counted=replace(instrument, released=instrument.released + amount),
         kind="release_void" if voided else "release",
         balance_after=card.balance if voided else card.balance + amount,
         held_after=card.held - amount,
-        answer=answer,
+        transactions=[_transaction(instrument, "revoke", now, metadata, capture=-amount)],
         now=now,
-        store_id=_store_id(metadata),
+        metadata=metadata,
     )
 
 
