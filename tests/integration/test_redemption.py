@@ -24,7 +24,6 @@ from functions.instrument_create.handler import lambda_handler as create_handler
 from functions.instrument_refund.handler import lambda_handler as refund_handler
 from functions.instrument_revoke.handler import lambda_handler as revoke_handler
 from functions.issue.handler import lambda_handler as issue_handler
-from giftcard import aws
 from giftcard.cards import Card, luhn_check_digit
 from giftcard.clock import FixedClock
 from giftcard.http import Services
@@ -32,6 +31,7 @@ from giftcard.jsonio import dumps, loads
 from giftcard.repository import Instrument, LedgerEntry, Repository, instrument_from_item
 from giftcard.settings import get_settings
 from tests.support.aws import TABLE, offline_aws
+from tests.support.calls import DynamoCalls
 from tests.support.events import LambdaContext, proxy_event
 
 START = 1_800_000_000  # 2027-01-15T08:00:00Z
@@ -216,17 +216,8 @@ def api() -> Iterator[Api]:
 @pytest.fixture
 def dynamodb_calls() -> Iterator[list[str]]:
     """Names of the DynamoDB operations made, in order (botocore hooks on the service's client)."""
-    calls: list[str] = []
-
-    def record(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
-    events = aws.client("dynamodb").meta.events
-    events.register("before-call.dynamodb.*", record)
-    try:
-        yield calls
-    finally:
-        events.unregister("before-call.dynamodb.*", record)
+    with DynamoCalls() as calls:
+        yield calls.operations
 
 
 def as_decimal(value: Any) -> Decimal:

@@ -14,6 +14,7 @@ from giftcard import aws, redemption
 from giftcard.repository import CARD_SK, card_pk
 from tests.integration.test_redemption import WEEK, Api, make_api
 from tests.support.aws import TABLE, offline_aws
+from tests.support.calls import DynamoCalls
 from tests.support.events import LambdaContext
 
 SCHEDULED_EVENT = {
@@ -109,16 +110,9 @@ def test_a_reservation_is_released_once_whoever_comes_first(api: Api) -> None:
 
     # the job and a re-run of the same step: the second finds nothing reserved. A release is
     # two DynamoDB calls: instrument and card in one read (the id names the card), one write.
-    calls: list[str] = []
-
-    def record(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
-    events = aws.client("dynamodb").meta.events
-    events.register("before-call.dynamodb.*", record)
-    assert redemption.expire_one(call, instrument_id) is True
-    events.unregister("before-call.dynamodb.*", record)
-    assert calls == ["BatchGetItem", "TransactWriteItems"]
+    with DynamoCalls() as calls:
+        assert redemption.expire_one(call, instrument_id) is True
+    assert calls.operations == ["BatchGetItem", "TransactWriteItems"]
     assert redemption.expire_one(call, instrument_id) is False
     # a revoke that arrives after the job: nothing left
     assert api.revoke(instrument_id).error_code == "failed_command"

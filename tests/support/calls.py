@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from bench.flows import CallCounter
 from giftcard.routes import ROUTES
 from tests.support.aws import API_KEY, API_KEY_ID
 from tests.support.events import LambdaContext, proxy_event
@@ -137,8 +138,9 @@ def _loads_or_none(text: str) -> Any:
 # Counting DynamoDB round trips -------------------------------------------------------------------
 
 
-class DynamoCalls:
-    """Every DynamoDB operation the service's client sends while active, in order.
+class DynamoCalls(CallCounter):
+    """Every DynamoDB operation the service's client sends while active, in order (the
+    benchmark's counter on ``giftcard.aws``'s client).
 
     >>> with DynamoCalls() as calls:
     ...     invoke("balance", body)
@@ -147,20 +149,9 @@ class DynamoCalls:
     """
 
     def __init__(self) -> None:
-        self.operations: list[str] = []
-
-    def _hook(self, model: Any, **_: Any) -> None:
-        self.operations.append(model.name)
-
-    def __enter__(self) -> DynamoCalls:
         from giftcard import aws
 
-        self._events = aws.client("dynamodb").meta.events
-        self._events.register("before-call.dynamodb", self._hook)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._events.unregister("before-call.dynamodb", self._hook)
+        super().__init__(aws.client("dynamodb"))
 
     @property
     def count(self) -> int:
