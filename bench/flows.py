@@ -168,6 +168,24 @@ def stock_card() -> tuple[str, str]:
     return number, pin
 
 
+def generate_unknown_number(like: str) -> str:
+    """A plausible number (prefix, length, Luhn) that is not ``like``; unknown to the table
+    with overwhelming probability."""
+    from giftcard.cards import generate_number
+    from giftcard.settings import get_settings
+
+    settings = get_settings()
+    while (number := generate_number(settings.card_number_prefix, len(like))) == like:
+        pass
+    return number
+
+
+def _pin_max_failures() -> int:
+    from giftcard.settings import get_settings
+
+    return get_settings().pin_max_failures
+
+
 def webhook_flow(flow: Flow) -> dict[str, str]:
     """Issue, replay, balances (right, wrong, right again), activate stock, deactivate, replays.
 
@@ -203,6 +221,38 @@ def webhook_flow(flow: Flow) -> dict[str, str]:
         "balance_pin_reset",
         "balance",
         {"identifier": {"number": number, "pin": pin}, "metadata": metadata},
+    )
+    unknown = generate_unknown_number(number)
+    flow.request(
+        "balance_unknown_number",
+        "balance",
+        {"identifier": {"number": unknown, "pin": pin}, "metadata": metadata},
+        status=400,
+        error_code="invalid_card",
+    )
+    # Lock the card: the window's last guess carries the lock; then even the right PIN is refused.
+    limit = _pin_max_failures()
+    for _ in range(limit - 1):
+        flow.request(
+            "balance_wrong_pin",
+            "balance",
+            {"identifier": {"number": number, "pin": wrong}, "metadata": metadata},
+            status=400,
+            error_code="invalid_card",
+        )
+    flow.request(
+        "balance_locking_guess",
+        "balance",
+        {"identifier": {"number": number, "pin": wrong}, "metadata": metadata},
+        status=400,
+        error_code="invalid_card",
+    )
+    flow.request(
+        "balance_locked",
+        "balance",
+        {"identifier": {"number": number, "pin": pin}, "metadata": metadata},
+        status=400,
+        error_code="invalid_card",
     )
 
     stock_number, stock_pin = stock_card()
@@ -250,6 +300,12 @@ def redemption_flow(flow: Flow, card: dict[str, str]) -> None:
         name = f"instrument_{operation}"
         flow.request(name, name, body, path_parameters=instrument)
         flow.request(f"{name}_replay", name, body, path_parameters=instrument)
+    # Deactivation with the PIN sent: the guess is charged before it is compared.
+    flow.request(
+        "deactivate_with_pin",
+        "deactivate",
+        {"card_number": card["number"], "pin": card["pin"], "idempotence_key": str(uuid.uuid4())},
+    )
 
 
 def round_trips(*, with_redemption: bool = True) -> tuple[dict[str, int], dict[str, list[str]]]:

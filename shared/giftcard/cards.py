@@ -75,8 +75,16 @@ class Card:
     held: int = 0  # reserved by open financial instruments
     version: int = 0
     pin_hash: str | None = None
+    #: Guesses counted in the current lock window (the guess being checked included).
     pin_failures: int = 0
     pin_locked_until: int = 0  # epoch seconds
+    #: Lockouts in a row without a right PIN in between (each doubles the next lock).
+    pin_lockouts: int = 0
+    #: Locked until an operator unlocks it (after ``HARD_LOCK_AFTER`` lockouts in a row).
+    pin_hard_locked: bool = False
+    #: Token of the request that charged the last guess: its retry after a lost answer finds its
+    #: own charge instead of charging a second guess.
+    pin_charge: str = ""
     created_at: str = ""
     activated_at: str | None = None
     deactivated_at: str | None = None
@@ -89,10 +97,87 @@ class Card:
         return self.pin_hash is not None
 
     def locked(self, now_epoch: int) -> bool:
-        return self.pin_locked_until > now_epoch
+        return self.pin_hard_locked or self.pin_locked_until > now_epoch
 
     def expired(self, now_iso: str) -> bool:
         return self.expires_at is not None and self.expires_at <= now_iso
 
     def with_(self, **changes: Any) -> Card:
         return replace(self, **changes)
+
+
+# PIN guesses ----------
+#
+# The contract: at most ``max_failures`` PIN comparisons per card are answered per lock window,
+# however many requests arrive at once. So a guess is *charged* (a conditional write on the card)
+# before its PIN is compared, and the write that charges the window's last guess also writes the
+# lock in advance: if that guess is wrong the lock simply stands (and survives a crash of the
+# request); if it is right, the right PIN clears it. A right PIN resets the window, the lock and
+# the lockout streak. Each lockout that follows another without a right PIN doubles the next lock
+# (capped), and the ``HARD_LOCK_AFTER``-th in a row locks the PIN checks until an operator
+# unlocks them. Pure rules here; ``Repository.charge_pin_guess`` executes them.
+
+#: Lockouts in a row after which the PIN checks stay locked until an operator unlocks them.
+HARD_LOCK_AFTER = 5
+#: The longest lock of an escalating streak.
+MAX_LOCK_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class PinCharge:
+    """The card's PIN fields after charging one guess, written only if failures and lock are
+    still as read (``expect``). ``expect`` None is the optimistic first try, which needs no read:
+    one more failure, only while the card is unlocked and more than one guess is left."""
+
+    expect: tuple[int, int] | None
+    failures: int = 0
+    locked_until: int = 0
+    lockouts: int = 0
+    hard_locked: bool = False
+    #: The window's last guess: the lock is written with it (and cleared if the PIN is right).
+    locks: bool = False
+
+
+#: Charge one guess without reading the card first (most guesses).
+OPTIMISTIC_CHARGE = PinCharge(expect=None)
+
+
+def lock_seconds(base_seconds: int, lockouts_before: int) -> int:
+    """The lock that follows ``lockouts_before`` lockouts in a row: doubled each time, capped."""
+    return min(base_seconds * 2 ** min(lockouts_before, 32), max(base_seconds, MAX_LOCK_SECONDS))
+
+
+def plan_pin_charge(
+    card: Card, now_epoch: int, max_failures: int, lockout_seconds: int
+) -> PinCharge | None:
+    """How to charge one more guess on ``card`` as read; None when no guess may be compared now
+    (locked, or hard locked: the window's last guess carries the lock, so a card whose guesses
+    are all charged is locked)."""
+    if card.locked(now_epoch):
+        return None
+    expect = (card.pin_failures, card.pin_locked_until)
+    # At the limit but unlocked: the lock has ended, and this guess opens a new window.
+    failures = 0 if card.pin_failures >= max_failures else card.pin_failures
+    if failures + 1 < max_failures:
+        return PinCharge(expect, failures + 1, card.pin_locked_until, card.pin_lockouts)
+    lockouts = card.pin_lockouts + 1
+    return PinCharge(
+        expect,
+        failures=failures + 1,
+        locked_until=now_epoch + lock_seconds(lockout_seconds, card.pin_lockouts),
+        lockouts=lockouts,
+        hard_locked=lockouts >= HARD_LOCK_AFTER,
+        locks=True,
+    )
+
+
+def pin_view(card: Card, now_epoch: int, max_failures: int) -> dict[str, Any]:
+    """What an operator sees of a card's PIN checks (never the PIN or its hash)."""
+    locked = card.locked(now_epoch)
+    ended = not locked and card.pin_failures >= max_failures
+    return {
+        "has_pin": card.has_pin,
+        "failures": 0 if ended else card.pin_failures,
+        "locked_until": card.pin_locked_until if locked and not card.pin_hard_locked else None,
+        "hard_locked": card.pin_hard_locked,
+    }

@@ -23,6 +23,7 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 #: Custom metric names (the stack alarms on PinLockouts).
 PIN_LOCKOUTS = "PinLockouts"
 PIN_FAILURES = "PinFailures"
+PIN_HARD_LOCKS = "PinHardLocks"
 REPLAYS = "IdempotentReplays"
 RETRIES_EXHAUSTED = "StorageRetriesExhausted"
 RESERVATIONS_EXPIRED = "ReservationsExpired"

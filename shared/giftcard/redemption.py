@@ -71,8 +71,8 @@ from giftcard.service import (
     Idempotency,
     card_lookup_for,
     entry,
+    prove_pin,
     reply,
-    verify_pin,
     with_retries,
 )
 from giftcard.settings import Settings
@@ -274,22 +274,26 @@ def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
             return idempotency.replay(live)
         if card is None:
             return _refuse(idempotency, InstrumentError(), "unknown card", CardCheck(lookup, None))
+        proof = None
         if card.has_pin:
+            pin = request.instrument.pin
             try:
-                verify_pin(call, card, request.instrument.pin)
+                if not pin:
+                    raise InvalidCard()  # missing: refused, but no guess
+                proof = prove_pin(call, lookup, pin, read=card, token=idempotency.pin_token())
             except InvalidCard:
                 return _refuse(
                     idempotency, InstrumentError(), "card not verified", card_last4=card.last4
                 )
+            card = proof.card
         now = call.now()
         check = CardCheck(lookup, card.version)
-        if (why := _cannot_pay(card, request.currency, now)) is not None:
-            return _refuse(idempotency, InstrumentError(), why, check, card_last4=card.last4)
         reserved = min(amount, card.balance) if request.allow_partial else amount
-        if reserved <= 0 or reserved > card.balance:
-            return _refuse(
-                idempotency, InstrumentError(), "insufficient funds", check, card_last4=card.last4
-            )
+        why = _cannot_pay(card, request.currency, now)
+        if why is None and (reserved <= 0 or reserved > card.balance):
+            why = "insufficient funds"
+        if why is not None:
+            return _refuse(idempotency, InstrumentError(), why, check, card_last4=card.last4)
         instrument = Instrument(
             instrument_id=call.keys.new_instrument_id(lookup),
             lookup=lookup,
@@ -327,8 +331,12 @@ def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
         )
         update = CardUpdate(
             lookup=lookup,
-            set={"balance": card.balance - reserved, "held": card.held + reserved},
+            set={
+                "balance": card.balance - reserved,
+                "held": card.held + reserved,
+            },
             expect_version=card.version,
+            reset_pin=proof is not None and proof.charged,
         )
         result = idempotency.commit(
             answer,

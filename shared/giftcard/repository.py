@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from giftcard import table
-from giftcard.cards import Card, CardState
+from giftcard.cards import Card, CardState, PinCharge
 
 CARD_SK = "CARD"
 RECORD_SK = "IDEM"
@@ -127,6 +127,8 @@ class CardUpdate:
     allow_missing: bool = False
     set_if_missing: dict[str, Any] = field(default_factory=dict)
     customer_sealed: bytes | None = None
+    #: A right PIN was proven: reset the guess window, the lock and the lockout streak.
+    reset_pin: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,20 +227,32 @@ _CARD_FIELDS = (
     "pin_hash",
     "pin_failures",
     "pin_locked_until",
+    "pin_lockouts",
+    "pin_hard_locked",
+    "pin_charge",
     "created_at",
     "activated_at",
     "deactivated_at",
     "expires_at",
     "source",
 )
-_INT_FIELDS = frozenset({"balance", "held", "version", "pin_failures", "pin_locked_until"})
+_INT_FIELDS = frozenset(
+    {"balance", "held", "version", "pin_failures", "pin_locked_until", "pin_lockouts"}
+)
+#: The PIN fields a right PIN resets (window, lock, lockout streak).
+PIN_RESET: dict[str, Any] = {
+    "pin_failures": 0,
+    "pin_locked_until": 0,
+    "pin_lockouts": 0,
+    "pin_hard_locked": False,
+}
 
 
 def card_item(card: Card, customer_sealed: bytes | None = None) -> dict[str, Any]:
     item: dict[str, Any] = {"PK": card_pk(card.lookup), "SK": CARD_SK, "type": "card"}
     for name in _CARD_FIELDS:
         value = getattr(card, name)
-        if value is not None:
+        if value is not None and value != "":
             item[name] = str(value) if name == "state" else value
     if customer_sealed:
         item["customer"] = customer_sealed
@@ -511,54 +525,101 @@ class Repository:
 
     # small conditional writes ---------------------------------------------------------------------
 
-    def record_pin_failure(
-        self, card: Card, now_epoch: int, max_failures: int, lockout: int
-    ) -> bool:
-        """Count one wrong PIN against the card as read. Returns True if this failure locked it.
+    def charge_pin_guess(
+        self, lookup: str, charge: PinCharge, token: str, now_epoch: int, max_failures: int
+    ) -> Card:
+        """Charge one PIN guess on the card (before its PIN is compared) and return the card as
+        charged. One conditional ``UpdateItem``; the condition is what makes a burst of guesses
+        count one at a time.
 
-        The condition pins the counter and lock to what was read, so concurrent wrong guesses are
-        counted one at a time and can never exceed the limit; a guess that loses the race is
-        re-checked by the caller against the new state (raises ``CardConflict``).
+        Raises ``CardConflict`` with the stored card (None: no such card) when the charge does not
+        apply: the card has no PIN, is locked, or moved on since it was read. A card whose last
+        charge carries ``token`` is this request's own charge, landed before a lost answer.
         """
-        failures = card.pin_failures + 1
-        locks = failures >= max_failures
-        values = {
-            ":seen": card.pin_failures,
-            ":seen_lock": card.pin_locked_until,
-            ":failures": 0 if locks else failures,
-            ":locked": now_epoch + lockout if locks else card.pin_locked_until,
-        }
+        names = {"#failures": "pin_failures", "#lock": "pin_locked_until", "#charge": "pin_charge"}
+        values: dict[str, Any] = {":token": token}
+        own = "(attribute_not_exists(#charge) OR #charge <> :token)"
+        if charge.expect is None:
+            names["#hard"] = "pin_hard_locked"
+            values.update({":one": 1, ":zero": 0, ":last": max_failures - 1, ":now": now_epoch})
+            values[":no"] = False
+            update = "SET #failures = if_not_exists(#failures, :zero) + :one, #charge = :token"
+            condition = (
+                "attribute_exists(pin_hash)"
+                " AND (attribute_not_exists(#failures) OR #failures < :last)"
+                " AND (attribute_not_exists(#lock) OR #lock <= :now)"
+                " AND (attribute_not_exists(#hard) OR #hard = :no)"
+                f" AND {own}"
+            )
+        else:
+            names.update({"#lockouts": "pin_lockouts", "#hard": "pin_hard_locked"})
+            values.update(
+                {
+                    ":failures": charge.failures,
+                    ":lock": charge.locked_until,
+                    ":lockouts": charge.lockouts,
+                    ":hard": charge.hard_locked,
+                    ":seen_failures": charge.expect[0],
+                    ":seen_lock": charge.expect[1],
+                }
+            )
+            update = (
+                "SET #failures = :failures, #lock = :lock, #lockouts = :lockouts,"
+                " #hard = :hard, #charge = :token"
+            )
+            condition = (
+                "attribute_exists(pin_hash) AND #failures = :seen_failures"
+                f" AND #lock = :seen_lock AND {own}"
+            )
         try:
-            self._call(
+            response = self._call(
                 "update_item",
                 TableName=self.table_name,
-                Key=self._dump({"PK": card_pk(card.lookup), "SK": CARD_SK}),
-                UpdateExpression="SET pin_failures = :failures, pin_locked_until = :locked",
-                ConditionExpression=(
-                    "attribute_exists(PK) AND pin_failures = :seen"
-                    " AND pin_locked_until = :seen_lock"
-                ),
+                Key=self._dump({"PK": card_pk(lookup), "SK": CARD_SK}),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=self._values(values),
+                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self.client.exceptions.ConditionalCheckFailedException as exc:
             item = exc.response.get("Item")
             raise CardConflict(card_from_item(self._load(item)) if item else None) from exc
-        return locks
+        return card_from_item(self._load(response["Attributes"]))
 
-    def reset_pin_failures(self, card: Card) -> None:
-        """After a correct PIN. Losing a race is harmless (another request reset or counted)."""
+    def settle_pin(self, lookup: str) -> None:
+        """After a right PIN: reset the window, the lock and the lockout streak (also of guesses
+        charged after ours: the contract's "a correct PIN resets the counter")."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self._settle_pin(lookup)
+
+    def confirm_pin_lock(self, lookup: str, token: str) -> None:
+        """The window's last guess was wrong: its lock stands. Drops the charge's mark, which
+        tells other requests that nothing will lift this lock (they stop waiting for it)."""
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self._call(
                 "update_item",
                 TableName=self.table_name,
-                Key=self._dump({"PK": card_pk(card.lookup), "SK": CARD_SK}),
-                UpdateExpression="SET pin_failures = :zero",
-                ConditionExpression="pin_failures = :seen AND pin_locked_until = :seen_lock",
-                ExpressionAttributeValues=self._values(
-                    {":zero": 0, ":seen": card.pin_failures, ":seen_lock": card.pin_locked_until}
-                ),
+                Key=self._dump({"PK": card_pk(lookup), "SK": CARD_SK}),
+                UpdateExpression="REMOVE pin_charge",
+                ConditionExpression="pin_charge = :token",
+                ExpressionAttributeValues=self._values({":token": token}),
             )
+
+    def _settle_pin(self, lookup: str) -> None:
+        self._call(
+            "update_item",
+            TableName=self.table_name,
+            Key=self._dump({"PK": card_pk(lookup), "SK": CARD_SK}),
+            UpdateExpression="SET "
+            + ", ".join(f"{name} = :{name}" for name in PIN_RESET)
+            + " REMOVE pin_charge",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues=self._values(
+                {f":{name}": value for name, value in PIN_RESET.items()}
+            ),
+        )
 
     def create_card(self, card: Card) -> bool:
         """Create a card unless its number exists (printed stock import). True if created."""
@@ -689,15 +750,24 @@ class Repository:
             names[f"#m{index}"] = name
             values[f":m{index}"] = value
             assignments.append(f"#m{index} = if_not_exists(#m{index}, :m{index})")
+        if change.reset_pin:
+            for index, (name, value) in enumerate(PIN_RESET.items()):
+                names[f"#p{index}"] = name
+                values[f":p{index}"] = value
+                assignments.append(f"#p{index} = :p{index}")
         names["#version"] = "version"
         values[":one"] = 1
         values[":zero"] = 0
         assignments.append("#version = if_not_exists(#version, :zero) + :one")
+        update = "SET " + ", ".join(assignments)
+        if change.reset_pin:
+            names["#charge"] = "pin_charge"
+            update += " REMOVE #charge"
         return {
             "Update": {
                 "TableName": self.table_name,
                 "Key": self._dump(key),
-                "UpdateExpression": "SET " + ", ".join(assignments),
+                "UpdateExpression": update,
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": self._values(values),

@@ -12,9 +12,12 @@ asserts the card is still as read), so a retry cannot get a different answer.
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import json
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -23,13 +26,16 @@ from pydantic import BaseModel
 
 from giftcard import money
 from giftcard.cards import (
+    OPTIMISTIC_CHARGE,
     Card,
     CardState,
     generate_number,
     generate_pin,
     last4,
+    lock_seconds,
     luhn_valid,
     normalize_number,
+    plan_pin_charge,
 )
 from giftcard.clock import Clock, Instant
 from giftcard.errors import (
@@ -62,6 +68,7 @@ from giftcard.models import (
 )
 from giftcard.observability import (
     PIN_FAILURES,
+    PIN_HARD_LOCKS,
     PIN_LOCKOUTS,
     REPLAYS,
     RETRIES_EXHAUSTED,
@@ -78,7 +85,6 @@ from giftcard.repository import (
     RecordExists,
     Repository,
     StorageBusy,
-    StorageUnreachable,
     StoredRecord,
     Write,
     card_pk,
@@ -91,6 +97,11 @@ T = TypeVar("T")
 _BACKOFF_BASE_SECONDS = 0.005
 _BACKOFF_CAP_SECONDS = 0.15
 _ISSUE_NUMBER_ATTEMPTS = 5
+#: A request that meets a lock written a moment ago waits this often, this long, for the
+#: comparison that wrote it (a right PIN lifts it) before it refuses.
+_PIN_LOCK_WAITS = 6
+_PIN_LOCK_WAIT_SECONDS = 0.05
+_PIN_LOCK_FRESH_SECONDS = 2
 
 
 @dataclass
@@ -104,9 +115,13 @@ class Call:
     request_id: str = ""
     key_id: str = ""
     sleep: Callable[[float], None] = time.sleep
-    #: Cards whose wrong PIN this request has already counted: a storage retry of the same
-    #: request re-checks the PIN but must not count the same guess again.
-    pin_guess_counted: set[str] = field(default_factory=set)
+    #: The PIN comparisons this request made (card lookup -> right?): a storage retry of the
+    #: same request must not charge the same guess again.
+    pin_checks: dict[str, bool] = field(default_factory=dict)
+    #: Cards whose right PIN this request charged and its write has not reset yet.
+    pin_unsettled: set[str] = field(default_factory=set)
+    #: Marks this request's PIN charges on the card (a lost answer is found, not re-charged).
+    pin_token: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
     def now(self) -> Instant:
         return self.clock.now()
@@ -120,8 +135,16 @@ def with_retries(call: Call, attempt: Callable[[], T]) -> T:
     """Run ``attempt`` until it decides, at most ``storage_max_attempts`` times.
 
     Throttling, transaction conflicts and lost races back off with full jitter; each attempt
-    re-reads what it depends on. Nothing is half-done: an attempt commits all or nothing.
+    re-reads what it depends on. Nothing is half-done: an attempt commits all or nothing. A
+    right PIN charged on the way is reset when the request ends, unless its write did it.
     """
+    try:
+        return _attempts(call, attempt)
+    finally:
+        _settle_right_pins(call)
+
+
+def _attempts(call: Call, attempt: Callable[[], T]) -> T:
     attempts = call.settings.storage_max_attempts
     for index in range(attempts):
         try:
@@ -137,6 +160,16 @@ def with_retries(call: Call, attempt: Callable[[], T]) -> T:
                 random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**index))
             )
     raise RetryError()
+
+
+def _settle_right_pins(call: Call) -> None:
+    """Reset the guess a right PIN was charged when nothing else did: a balance, a refusal after
+    the PIN, a replay, or a request that gives up (503: no effect; best effort, storage is
+    struggling, and a retry with the key finds its charge)."""
+    while call.pin_unsettled:
+        lookup = call.pin_unsettled.pop()
+        with contextlib.suppress(StorageBusy):
+            call.repository.settle_pin(lookup)
 
 
 def reply(status: int, model: BaseModel) -> Reply:
@@ -170,6 +203,14 @@ class Idempotency:
             separators=(",", ":"),
         )
         self.params_hash = call.keys.params_hash(f"{endpoint}\n{canonical}")
+
+    def pin_token(self) -> str:
+        """Marks this request's PIN charge on the card. Copies of one keyed request (same key,
+        same parameters, PIN included) share it, so a burst of retries is charged one guess;
+        another PIN is other parameters, so it is charged on its own."""
+        if not self.keyed:
+            return self.call.pin_token
+        return self.call.keys.params_hash(f"pin-charge\n{self.pk}\n{self.params_hash}")[:16]
 
     def record(self, answer: Reply) -> StoredRecord:
         now = self.call.now().seconds
@@ -210,6 +251,8 @@ class Idempotency:
             )
         except RecordExists as exc:
             return self.replay(exc.record)
+        if isinstance(write.card, CardUpdate) and write.card.reset_pin:
+            self.call.pin_unsettled.discard(write.card.lookup)
         return answer
 
     def fail(self, error: BusinessError, check: CardCheck | None) -> Reply:
@@ -274,38 +317,104 @@ def _seal_customer(call: Call, lookup: str, customer: Customer | None) -> bytes 
 # PIN check ----------
 
 
-def verify_pin(call: Call, card: Card, pin: str | None) -> None:
-    """The contract's PIN rule for a card that has a PIN: lockout first, then the PIN.
+@dataclass(frozen=True)
+class PinProof:
+    """A request's PIN, proven: the card as stored once the guess was charged. ``charged``:
+    a guess was charged, which the request's own write resets (``CardUpdate.reset_pin``); if it
+    writes nothing that does, ``with_retries`` resets it when the request ends."""
 
-    A missing PIN is refused but not counted. A wrong PIN is counted with a conditional write
-    against the counter as read; a lost race raises ``CardConflict`` and the caller re-reads.
+    card: Card
+    charged: bool
+
+
+def prove_pin(
+    call: Call, lookup: str, pin: str, read: Card | None = None, token: str | None = None
+) -> PinProof:
+    """The contract's PIN rule for a request that sends a PIN: the guess is charged first (a
+    conditional write that refuses a locked card and returns the card), then compared.
+
+    However many requests arrive at once, at most ``pin_max_failures`` comparisons per card are
+    made per lock window: the charge is what is counted, and the window's last charge writes the
+    lock with it. Raises ``InvalidCard`` for an unknown card, a locked card or a wrong PIN (one
+    answer for all). A card without a PIN ignores the PIN (``charged`` False).
+
+    ``token`` marks the charge (default: this request's own); a retry that finds its own mark
+    uses that charge instead of charging a second guess.
     """
-    now = call.now().seconds
-    if not pin:
-        raise InvalidCard()
-    if card.locked(now):
-        logger.info("pin check refused: locked", card_last4=card.last4)
-        raise InvalidCard()
-    assert card.pin_hash is not None
-    if not call.keys.pin_matches(card.pin_hash, card.lookup, pin):
-        if card.lookup in call.pin_guess_counted:
-            raise InvalidCard()  # a retry of this request: its one guess is already counted
-        settings = call.settings
+    settings = call.settings
+    earlier = call.pin_checks.get(lookup)
+    if earlier is False:
+        raise InvalidCard()  # a retry of this request: its one wrong guess is already counted
+    if earlier and read is not None:
+        return PinProof(read, charged=True)
+    token = token or call.pin_token
+    charge = OPTIMISTIC_CHARGE
+    waits = 0
+    for _ in range(settings.storage_max_attempts):
+        now = call.now().seconds
         try:
-            locked = call.repository.record_pin_failure(
-                card, now, settings.pin_max_failures, settings.pin_lockout_seconds
+            card = call.repository.charge_pin_guess(
+                lookup, charge, token, now, settings.pin_max_failures
             )
-        except StorageUnreachable:
-            call.pin_guess_counted.add(card.lookup)  # no answer: the count may have been written
-            raise
-        call.pin_guess_counted.add(card.lookup)
+            break
+        except CardConflict as conflict:
+            stored = conflict.card
+            if stored is None:
+                raise InvalidCard() from None
+            if not stored.has_pin:
+                return PinProof(stored, charged=False)
+            if hmac.compare_digest(stored.pin_charge, token):
+                card = stored  # our own charge, whose answer was lost (or a copy's)
+                break
+            planned = plan_pin_charge(
+                stored, now, settings.pin_max_failures, settings.pin_lockout_seconds
+            )
+            if planned is not None:
+                charge = planned
+                continue
+            if waits < _PIN_LOCK_WAITS and _lock_is_fresh(stored, now, settings):
+                # The lock was written a moment ago by the window's last charge, whose request
+                # is still comparing: a right PIN there lifts it. Wait for that, not longer.
+                waits += 1
+                call.sleep(random.uniform(_PIN_LOCK_WAIT_SECONDS / 2, _PIN_LOCK_WAIT_SECONDS))
+                charge = OPTIMISTIC_CHARGE
+                continue
+            logger.info("pin check refused: locked", card_last4=stored.last4)
+            raise InvalidCard() from None
+    else:
+        raise RetryError()
+    assert card.pin_hash is not None
+    right = call.keys.pin_matches(card.pin_hash, lookup, pin)
+    call.pin_checks[lookup] = right
+    if right:
+        call.pin_unsettled.add(lookup)
+    if not right:
         metrics.add_metric(name=PIN_FAILURES, unit="Count", value=1)
-        if locked:
+        if card.pin_failures >= settings.pin_max_failures:  # this guess carried the lock
+            call.repository.confirm_pin_lock(lookup, token)
             metrics.add_metric(name=PIN_LOCKOUTS, unit="Count", value=1)
-            logger.warning("pin checks locked after repeated failures", card_last4=card.last4)
+            if card.pin_hard_locked:
+                metrics.add_metric(name=PIN_HARD_LOCKS, unit="Count", value=1)
+            logger.warning(
+                "pin checks locked after repeated failures",
+                card_last4=card.last4,
+                lockouts_in_a_row=card.pin_lockouts,
+                hard_locked=card.pin_hard_locked,
+            )
         raise InvalidCard()
-    if card.pin_failures:
-        call.repository.reset_pin_failures(card)
+    return PinProof(card, charged=True)
+
+
+def _lock_is_fresh(card: Card, now: int, settings: Settings) -> bool:
+    """The lock was written a moment ago and its request has not confirmed it yet (a right PIN
+    there may still lift it). A request that died before confirming holds others up for at most
+    ``_PIN_LOCK_FRESH_SECONDS``."""
+    if not card.pin_charge:
+        return False  # confirmed (the last guess was wrong), or set by an operator
+    written = card.pin_locked_until - lock_seconds(
+        settings.pin_lockout_seconds, max(card.pin_lockouts - 1, 0)
+    )
+    return now - written <= _PIN_LOCK_FRESH_SECONDS
 
 
 # Return balance ----------
@@ -319,11 +428,15 @@ def balance(request: BalanceRequest, call: Call) -> Reply:
     _number, lookup = found
 
     def attempt() -> Reply:
-        card = call.repository.get_card(lookup)
-        if card is None:
-            raise InvalidCard()
-        if card.has_pin:
-            verify_pin(call, card, request.identifier.pin)
+        pin = request.identifier.pin
+        if pin:
+            proof = prove_pin(call, lookup, pin)
+            card = proof.card
+        else:
+            found = call.repository.get_card(lookup)
+            if found is None or found.has_pin:
+                raise InvalidCard()  # unknown, or a PIN is required (a missing one is no guess)
+            card = found
         if card.state is CardState.INACTIVE:
             raise CardNotActive()
         if card.state is CardState.DEACTIVATED:
@@ -525,11 +638,15 @@ def deactivate(request: DeactivateRequest, call: Call) -> Reply:
             return idempotency.replay(live)
         if card is None:
             return idempotency.fail(InvalidCard(), CardCheck(lookup, None))
+        proof = None
         if request.pin and card.has_pin:
             try:
-                verify_pin(call, card, request.pin)
+                proof = prove_pin(
+                    call, lookup, request.pin, read=card, token=idempotency.pin_token()
+                )
             except InvalidCard as refused:
                 return idempotency.fail(refused, None)
+            card = proof.card
         if card.state is CardState.DEACTIVATED:
             assert card.deactivated_at is not None
             answer = reply(200, DeactivateResponse(deactivated_at=card.deactivated_at))
@@ -548,8 +665,13 @@ def deactivate(request: DeactivateRequest, call: Call) -> Reply:
         )
         update = CardUpdate(
             lookup=lookup,
-            set={"state": CardState.DEACTIVATED, "balance": 0, "deactivated_at": now.iso},
+            set={
+                "state": CardState.DEACTIVATED,
+                "balance": 0,
+                "deactivated_at": now.iso,
+            },
             expect_version=card.version,
+            reset_pin=proof is not None and proof.charged,
         )
         result = idempotency.commit(answer, Write(card=update, entries=[void]))
         if result is answer:

@@ -767,10 +767,11 @@ def test_dynamodb_round_trips(api: Api, dynamodb_calls: list[str]) -> None:
         answer = run()
         return list(dynamodb_calls), answer
 
-    # reserve: read card and record together, then one transaction
+    # reserve: read card and record together, charge the PIN guess (before it is compared),
+    # then one transaction (which also resets the PIN window)
     calls, reserved = measure(lambda: api.reserve(card, 50, key="rt"))
     assert reserved.status == 200
-    assert calls == ["BatchGetItem", "TransactWriteItems"]
+    assert calls == ["BatchGetItem", "UpdateItem", "TransactWriteItems"]
     instrument_id = reserved.body["identifier"]
     commands: list[Callable[[], Answer]] = [
         lambda: api.capture(instrument_id, 20, key="rt"),

@@ -13,24 +13,31 @@ import pytest
 from bench import flows
 from tests.support.aws import offline_aws
 
-#: One round trip per success path and per replay, two for a wrong PIN (the failure counter)
-#: and for a correct PIN after failures (the reset). Deactivate, reserve, capture, refund and
-#: revoke read the balance they change before their transaction (the ledger entry records the
-#: balance before and after); capture, refund and revoke read the card together with the
-#: instrument, whose id carries the card's key.
+#: One round trip per success path and per replay. A PIN guess is charged (one conditional
+#: UpdateItem that also reads the card) before it is compared, so a wrong PIN and an unknown
+#: number are one call, a right PIN two (the charge and the reset), the window's last guess three
+#: (the optimistic charge is refused, the charge that carries the lock, and, the PIN being wrong,
+#: the lock's confirmation, so that other requests stop waiting for it to lift). Deactivate,
+#: reserve, capture, refund and revoke read the balance they change before their transaction
+#: (the ledger entry records the balance before and after); with a PIN, the charge comes between
+#: (its reset rides in the transaction). Capture, refund and revoke read the card together with
+#: the instrument, whose id carries the card's key.
 EXPECTED = {
     "issue": 1,
     "issue_replay": 1,
-    "balance": 1,
-    "balance_wrong_pin": 2,
+    "balance": 2,
+    "balance_wrong_pin": 1,
     "balance_pin_reset": 2,
+    "balance_unknown_number": 1,
+    "balance_locking_guess": 3,
+    "balance_locked": 1,
     "activate": 1,
     "activate_replay": 1,
     "deactivate": 2,
     "deactivate_replay": 1,
 }
 REDEMPTION = {
-    "instrument_create": 2,
+    "instrument_create": 3,
     "instrument_create_replay": 1,
     "instrument_capture": 2,
     "instrument_capture_replay": 1,
@@ -38,6 +45,7 @@ REDEMPTION = {
     "instrument_refund_replay": 1,
     "instrument_revoke": 2,
     "instrument_revoke_replay": 1,
+    "deactivate_with_pin": 3,
 }
 HAS_REDEMPTION = all(flows.available(name) for name in flows.REDEMPTION)
 

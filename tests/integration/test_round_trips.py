@@ -29,30 +29,45 @@ def count(name: str, body: Any, services: Any) -> list[str]:
     return calls.operations
 
 
-def test_balance_is_one_get(services: Any) -> None:
+def test_balance_with_the_right_pin_charges_the_guess_then_resets_it(services: Any) -> None:
+    # The guess is counted (and the card read) before the PIN is compared; a right PIN resets
     number, pin = issue_card(services=services)
     body = {"identifier": {"number": number, "pin": pin}}
-    assert count("balance", body, services) == ["GetItem"]
+    assert count("balance", body, services) == ["UpdateItem", "UpdateItem"]
 
 
-def test_balance_with_wrong_pin_is_one_get_and_one_counter_update(services: Any) -> None:
+def test_balance_with_wrong_pin_is_one_counted_guess(services: Any) -> None:
     number, pin = issue_card(services=services)
     wrong = "0000" if pin != "0000" else "1111"
     body = {"identifier": {"number": number, "pin": wrong}}
-    assert count("balance", body, services) == ["GetItem", "UpdateItem"]
+    assert count("balance", body, services) == ["UpdateItem"]
 
 
-def test_right_pin_after_failures_adds_one_counter_reset(services: Any) -> None:
+def test_right_pin_after_failures_costs_what_a_right_pin_costs(services: Any) -> None:
     number, pin = issue_card(services=services)
     wrong = "0000" if pin != "0000" else "1111"
     invoke("balance", {"identifier": {"number": number, "pin": wrong}}, services=services)
     body = {"identifier": {"number": number, "pin": pin}}
-    assert count("balance", body, services) == ["GetItem", "UpdateItem"]
-    assert count("balance", body, services) == ["GetItem"]
+    assert count("balance", body, services) == ["UpdateItem", "UpdateItem"]
+    assert count("balance", body, services) == ["UpdateItem", "UpdateItem"]
+
+
+def test_balance_of_a_card_without_pin_is_one_get(services: Any) -> None:
+    number = card_number(2202)
+    load_stock([(number, None)])
+    invoke(
+        "activate",
+        {"card_number": number, "amount": {"value": 5, "currency": "USD"}},
+        services=services,
+    )
+    assert count("balance", {"identifier": {"number": number}}, services) == ["GetItem"]
 
 
 def test_balance_of_an_unknown_or_implausible_number(services: Any) -> None:
+    # An unknown number costs what a wrong PIN costs: one call, with or without a PIN sent
     assert count("balance", {"identifier": {"number": card_number(1)}}, services) == ["GetItem"]
+    with_pin = {"identifier": {"number": card_number(1), "pin": "1234"}}
+    assert count("balance", with_pin, services) == ["UpdateItem"]
     # Numbers that cannot be cards (too short, failing Luhn) are refused without a lookup
     assert count("balance", {"identifier": {"number": "12"}}, services) == []
     bad_luhn = with_bad_check_digit(card_number(1))

@@ -286,10 +286,11 @@ def test_one_wrong_pin_counts_once_when_the_counter_write_response_is_lost(
 def test_throttled_reads_are_retried_within_the_budget(
     services: http.Services, cards: Cards, budget: int, failures: str
 ) -> None:
-    # Given the balance read is throttled budget (or budget - 1) times
+    # Given the balance read (with a PIN sent, the write that charges the guess and returns the
+    # card) is throttled budget (or budget - 1) times
     times = budget if failures == "budget" else budget - 1
     body = {"identifier": {"number": cards.number, "pin": cards.pin}}
-    with injected(aws_client("dynamodb"), FaultPlan("GetItem")) as reads:
+    with injected(aws_client("dynamodb"), FaultPlan("UpdateItem")) as reads:
         reads.arm(THROTTLE, times)
         answer = invoke("balance", body, services=services)
     # Then it answers 503 retry_error after the budget, or the balance on the last attempt
@@ -300,7 +301,8 @@ def test_throttled_reads_are_retried_within_the_budget(
             200,
             '{"value": 70, "currency": "USD"}',
         )  # 100 - 30 held
-    assert reads.calls == budget
+    # (budget attempts; a right PIN then resets the window: one more UpdateItem)
+    assert reads.calls == (budget if failures == "budget" else budget + 1)
 
 
 # Secrets Manager on a cold start -----------------------------------------------------------------
