@@ -160,8 +160,10 @@ class ModelCard:
     currency: str | None = None
     balance: int = 0  # spendable
     held: int = 0  # reserved by open instruments
-    failures: int = 0
+    failures: int = 0  # guesses counted in the current window
     locked_until: int = 0
+    lockouts: int = 0  # in a row, without a right PIN in between
+    hard_locked: bool = False
     deactivated_at: str | None = None
 
 
@@ -218,11 +220,9 @@ class Expect:
     commit: Callable[[Any], None] | None = None
     #: checks a 200 body (numbers as text)
     check: Callable[[Any], None] | None = None
-    #: PIN counter changes: written before the transaction, kept even if it then fails
+    #: PIN counter changes: a guess is charged before the transaction and a wrong one stays
+    #: counted even if the transaction then fails; a right one is reset whatever happens next
     pin_effect: list[Callable[[], None]] = field(default_factory=list)
-    #: the PIN check writes the failure counter (UpdateItem): a wrong PIN, or a right one after
-    #: earlier failures
-    pin_writes: bool = False
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -293,30 +293,33 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def pin_check(self, card: ModelCard, pin: str | None, expect: Expect) -> str | None:
         """The contract's PIN rule; returns the refusal code or None. Counter changes go to
-        ``expect.pin_effect`` (a wrong PIN is one guess, counted once)."""
+        ``expect.pin_effect``: a missing PIN is no guess; a locked card compares nothing; a
+        guess opens a new window once a lock has ended; the window's last wrong guess locks
+        (doubling with each lockout in a row, hard after 5); a right PIN resets everything."""
         if not pin:
             return "invalid_card"
-        if card.locked_until > self.now:
+        now = self.now
+        if card.hard_locked or card.locked_until > now:
             return "invalid_card"
+        limit = self.h.settings.pin_max_failures
+        failures = (0 if card.failures >= limit else card.failures) + 1
         if pin != card.pin:
-            limit = self.h.settings.pin_max_failures
-            lockout = self.h.settings.pin_lockout_seconds
-            now = self.now
+            base = self.h.settings.pin_lockout_seconds
 
             def count() -> None:
-                card.failures += 1
-                if card.failures >= limit:
-                    card.failures, card.locked_until = 0, now + lockout
+                card.failures = failures
+                if failures >= limit:
+                    card.locked_until = now + min(base * 2**card.lockouts, max(base, 86400))
+                    card.lockouts += 1
+                    card.hard_locked = card.lockouts >= 5
 
             expect.pin_effect.append(count)
-            expect.pin_writes = True
             return "invalid_card"
 
         def reset() -> None:
-            card.failures = 0
+            card.failures, card.locked_until, card.lockouts, card.hard_locked = 0, 0, 0, False
 
         expect.pin_effect.append(reset)
-        expect.pin_writes = card.failures > 0
         return None
 
     def pin_to_send(self, card: ModelCard | None, kind: str, seed: int) -> str | None:
@@ -638,6 +641,9 @@ class LedgerMachine(RuleBasedStateMachine):
             expect.status, expect.code = 400, "card_not_active"
         elif card.state is CardState.DEACTIVATED:
             expect.status, expect.code = 400, "card_deactivated"
+        # A PIN sent with a plausible number is charged (a conditional write) before anything
+        # else, known card or not; without a PIN the card is only read.
+        charged = bool(sent) and luhn_valid(number)
         self.pin_plan.arm(*fault)
         try:
             status, text = self.send(
@@ -646,10 +652,10 @@ class LedgerMachine(RuleBasedStateMachine):
         finally:
             self.pin_plan.disarm()
         assert self.plan.calls == 0, "balance must not write a transaction"
-        assert (self.pin_plan.calls > 0) == expect.pin_writes, "PIN counter written or not"
+        assert (self.pin_plan.calls > 0) == charged, "PIN guess charged or not"
         code = error_code(status, text)
         exhausting = fault[0] in (CONFLICT, THROTTLE) and fault[1] >= MAX_ATTEMPTS
-        if exhausting and expect.pin_writes:
+        if exhausting and charged:
             assert (status, code) == (503, "retry_error"), f"balance: {status} {code}"
             return
         for effect in expect.pin_effect:
@@ -750,6 +756,67 @@ class LedgerMachine(RuleBasedStateMachine):
             uuid.UUID(transaction["transaction_id"])
         ids = {t["transaction_id"] for t in transactions}
         assert len(ids) == len(transactions), "transaction ids repeat"
+
+    @precondition(lambda self: any(c.pin for c in self.cards.values()))
+    @rule(
+        choice=st.integers(0, 10**6),
+        guesses=st.integers(1, 7),
+        operation=st.sampled_from(["instrument_create", "deactivate"]),
+        wait=st.sampled_from([0, 0, 900, 86400]),
+    )
+    def guesses_race_a_right_pin(
+        self, choice: int, guesses: int, operation: str, wait: int
+    ) -> None:
+        """The reproduction of the lockout hole: a request with the right PIN has read the card
+        (its ``BatchGetItem``) when a burst of wrong guesses is counted. The right PIN must be
+        answered from the count as it is once its own guess is charged, never from its read:
+        refused once the guesses locked the card, accepted within the window."""
+        self.h.clock.advance(1 + wait)  # sometimes a lock has ended meanwhile
+        with_pin = [number for number, card in self.cards.items() if card.pin]
+        number = with_pin[choice % len(with_pin)]
+        card = self.cards[number]
+        wrong = self.pin_to_send(card, "wrong", choice)
+        nested: list[tuple[int, str]] = []
+        client = aws.client("dynamodb")
+
+        def burst(**_: Any) -> None:
+            client.meta.events.unregister("after-call.dynamodb.BatchGetItem", burst)
+            for _guess in range(guesses):
+                nested.append(
+                    self.h.call("balance", {"identifier": {"number": number, "pin": wrong}})
+                )
+
+        # The model: the guesses are counted first, then the right PIN is checked.
+        for _guess in range(guesses):
+            counted = Expect(400, "invalid_card")
+            self.pin_check(card, wrong, counted)
+            for effect in counted.pin_effect:
+                effect()
+        key = f"race-{uuid.uuid4().hex[:8]}"
+        if operation == "instrument_create":
+            minor = max(1, card.balance // 2) if card.currency else 1
+            currency = card.currency or "USD"
+            body: dict[str, Any] = {
+                "instrument": {"number": number, "pin": card.pin},
+                "amount": major(minor, DIGITS[currency]),
+                "currency": currency,
+                "account_id": "order-1",
+                "metadata": {"store_id": "store-1"},
+            }
+            expect = self.expect_reserve(card, card.pin, minor, currency, False, key)
+            key_field = "idempotency_key"
+        else:
+            body = {"card_number": number, "pin": card.pin}
+            expect = self.expect_deactivate(card, card.pin, key)
+            key_field = "idempotence_key"
+        client.meta.events.register("after-call.dynamodb.BatchGetItem", burst)
+        try:
+            self.mutate(operation, body, key, NO_FAULT, expect, key_field=key_field)
+        finally:
+            client.meta.events.unregister("after-call.dynamodb.BatchGetItem", burst)
+        assert len(nested) == guesses
+        assert all(error_code(*answer) == "invalid_card" for answer in nested)
+        event(f"race: {guesses} guesses, then {operation}: {expect.status} {expect.code or ''}")
 
     @rule(
         which=reserve_targets,
@@ -1113,11 +1180,19 @@ class LedgerMachine(RuleBasedStateMachine):
             assert stored.held == open_reservations, f"{label}: held != open reservations"
             assert stored.currency == expected.currency, f"{label}: currency"
             assert stored.balance >= 0 and stored.held >= 0
-            assert (stored.pin_failures, stored.pin_locked_until) == (
+            pin = (
+                stored.pin_failures,
+                stored.pin_locked_until,
+                stored.pin_lockouts,
+                stored.pin_hard_locked,
+            )
+            assert pin == (
                 expected.failures,
                 expected.locked_until,
-            ), f"{label}: PIN failure counter differs from the model"
-            assert stored.pin_failures < self.h.settings.pin_max_failures
+                expected.lockouts,
+                expected.hard_locked,
+            ), f"{label}: PIN guess counter, lock or lockout streak differs from the model"
+            assert stored.pin_failures <= self.h.settings.pin_max_failures
             assert stored.deactivated_at == expected.deactivated_at, f"{label}: deactivated_at"
             before = self.seen_states.get(lookup)
             assert before is None or STATE_ORDER[stored.state] >= STATE_ORDER[before], (
