@@ -185,7 +185,7 @@ def test_concurrent_wrong_pins_never_count_past_the_lockout(
     # were refused by the lock without counting. (Counted from the handlers' log records: the
     # metrics buffer is per process, and the local run serves requests on threads.)
     card = store.card(number)
-    assert card.pin_locked_until > 0 and card.pin_failures == 0
+    assert card.locked(int(time.time())) and card.pin_failures == 5
     deadline = time.monotonic() + 5
     while True:
         records = service_log_records(api.output()[output_before:])
@@ -206,6 +206,70 @@ def test_concurrent_wrong_pins_never_count_past_the_lockout(
         "/gift_card/balance", {"identifier": {"number": number, "pin": pin}}
     )
     assert (status, error_code(raw)) == (400, "invalid_card")
+
+
+BURST = 100
+
+
+def _burst_body(endpoint: str, number: str, pin: str, index: int) -> dict[str, Any]:
+    if endpoint == "/gift_card/balance":
+        return {"identifier": {"number": number, "pin": pin}}
+    if endpoint == "/gift_card/deactivate":
+        return {"card_number": number, "pin": pin, "idempotence_key": f"burst-{index}"}
+    return {
+        "idempotency_key": f"burst-{number[-6:]}-{index}",
+        "instrument": {"number": number, "pin": pin},
+        "amount": 10,
+        "currency": "USD",
+    }
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["/gift_card/balance", "/gift_card/deactivate", "/financial_instruments"]
+)
+@pytest.mark.parametrize("repeat", range(size(1, 3)))
+def test_a_burst_of_guesses_reveals_the_pin_only_within_the_first_five_counted(
+    repeat: int, endpoint: str, api: LocalApi, client: Client, store: Store
+) -> None:
+    # Given an issued card with a PIN (5 guesses per lock window)
+    number, pin = issue(client)
+    SECRETS.add_card(None, pin)
+    guesses = [f"{(int(pin) + 1 + offset) % 10000:04d}" for offset in range(BURST)]
+    right_at = (repeat * 37 + 50) % BURST
+    guesses[right_at] = pin  # the right PIN among them, sent at once with the others
+    output_before = len(api.output())
+
+    # When 100 requests, each with another PIN, arrive at once
+    answers = together(
+        BURST,
+        lambda index: client.post(endpoint, _burst_body(endpoint, number, guesses[index], index)),
+    )
+    # Then none gets a 503, and only the right PIN can have been accepted
+    accepted = [index for index, (status, _, _) in enumerate(answers) if status == 200]
+    refused = Counter(error_code(raw) for status, _, raw in answers if status != 200)
+    assert accepted in ([], [right_at])
+    wanted = "instrument_error" if endpoint == "/financial_instruments" else "invalid_card"
+    assert refused == Counter({wanted: BURST - len(accepted)})
+    # And only a handful were compared at all: the others met the lock without a comparison.
+    # Without a right PIN that is exactly the 5 of one window; a right PIN among the first 5
+    # resets the window (the contract's "a correct PIN resets the counter"), so at most 4 wrong
+    # guesses before it and 5 after it.
+    records: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        records = service_log_records(api.output()[output_before:])
+        if sum(r.get("message") == "request answered" for r in records) >= BURST:
+            break
+        time.sleep(0.05)
+    met_the_lock = sum(r.get("message") == "pin check refused: locked" for r in records)
+    compared = BURST - met_the_lock
+    if accepted:
+        assert compared <= 10, f"{compared} PINs compared in a burst (window: 5)"
+    else:
+        assert compared == 5, f"{compared} PINs compared in a burst (window: 5)"
+        # the card is locked: the right PIN now gets the one refusal too
+        status, _, raw = client.post(endpoint, _burst_body(endpoint, number, pin, BURST))
+        assert (status, error_code(raw)) == (400, wanted)
 
 
 # Redemption ------------------------------------------------------------------------------------
