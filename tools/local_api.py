@@ -666,6 +666,7 @@ def import_stock_file(path: str, settings: Settings) -> int:
     from tools.import_stock import Progress, report_lines
 
     progress = Progress(sys.stderr)
+    began = time.monotonic()
     try:
         with open(path, encoding="utf-8-sig", newline="") as lines:
             report = import_stock(
@@ -679,7 +680,7 @@ def import_stock_file(path: str, settings: Settings) -> int:
         return 2
     finally:
         progress.finish()
-    print(f"Printed card stock from {path}:")
+    print(f"Printed card stock from {path} (imported in {time.monotonic() - began:.1f} s):")
     for line in report_lines(report):
         print(f"  {line}")
     return 0 if report.ok else 1
