@@ -1,9 +1,12 @@
 """``make bench``: print the performance table and write ``bench/results.json``.
 
-    python -m bench.run [--runs 7] [--samples 150] [--output bench/results.json]
+    python -m bench.run [--runs 7] [--samples 150] [--local-cards 50000]
+        [--output bench/results.json]
 
 Offline and bounded: a moto server on 127.0.0.1 stands in for DynamoDB and Secrets Manager;
-fresh interpreters time the cold start; the whole run takes one to three minutes on 2 cores.
+fresh interpreters time the cold start; two local runs (50 and 50,000 stock cards) time the
+webhooks at programme scale (``bench/local_scale.py``); the whole run takes two to four minutes
+on 2 cores.
 Timing figures depend on the machine and its load: compare ratios, not milliseconds, and only
 between runs on the same machine.
 """
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import ROOT, coldstart, flows, warm
+from bench import ROOT, coldstart, flows, local_scale, warm
 from bench.server import loopback_aws
 
 GOALS = {
@@ -118,6 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=150, help="warm pairs per webhook")
     parser.add_argument(
         "--budget", type=float, default=6.0, help="seconds at most per warm webhook"
+    )
+    parser.add_argument(
+        "--local-cards", type=int, default=50_000, help="stock cards of the large local run"
+    )
+    parser.add_argument(
+        "--local-samples", type=int, default=15, help="calls per webhook on each local run"
     )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args(argv)
@@ -307,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
 
+    # make run at programme scale: two local runs (subprocesses), after the moto server above.
+    scale = local_scale.measure(args.local_cards, args.local_samples, progress)
+    report.append(table(*local_scale.rows(scale)))
+
     results = {
         "round_trips": counts,
         "import_ratio": import_ratio,
@@ -317,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "warm_overhead_ratio": warm_ratio,
         "layer_unzipped_mb": layer_mb,
         "max_item_bytes": max_item,
+        "local_scale": scale,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

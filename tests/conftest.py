@@ -28,6 +28,16 @@ class _UniquePaths(list):  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="session", autouse=True)
+def moto_journal() -> None:
+    """Every in-process moto of the suite runs on tools/moto_journal.py (the local run too), so
+    the suites test what ``make run`` serves, and a transaction no longer copies whole tables.
+    Raises if moto is not the version the journal was written for."""
+    from tools import moto_journal
+
+    moto_journal.install()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def shared_botocore_loader() -> Iterator[None]:
     """One botocore data loader for the whole test process.
 

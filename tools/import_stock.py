@@ -24,6 +24,8 @@ from giftcard.stock import ImportReport
 
 #: Progress is shown for files with at least this many rows.
 PROGRESS_FROM = 1000
+#: Characters of the progress bar (on a terminal).
+BAR_WIDTH = 30
 
 EXIT_OK, EXIT_REJECTED, EXIT_INPUT, EXIT_AWS = 0, 1, 2, 3
 
@@ -138,7 +140,8 @@ def target(args: argparse.Namespace) -> tuple[str, str]:
 
 
 class Progress:
-    """Progress on stderr for large files (one updating line on a terminal)."""
+    """Progress on stderr for large files (one updating line with a bar on a terminal, a line
+    per step otherwise)."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -152,7 +155,9 @@ class Progress:
         verb = "checked" if report.dry_run else "imported"
         text = f"{verb} {done}/{valid} cards"
         if self.stream.isatty():
-            self.stream.write(f"\r{text}")
+            filled = BAR_WIDTH * done // valid
+            bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+            self.stream.write(f"\r{text} [{bar}] {100 * done // valid}%")
         else:
             self.stream.write(text + "\n")
         self.stream.flush()

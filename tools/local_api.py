@@ -602,8 +602,9 @@ class Serialized:
     """A WSGI app that handles one request at a time.
 
     DynamoDB applies each request atomically; moto does not under concurrent requests (a
-    transaction deep-copies the table while another request changes it: 500s, and two
-    conditional writes can both pass). One request at a time makes moto's answers DynamoDB's.
+    transaction checks, writes, and on failure restores what it touched while another request
+    changes the same items: two conditional writes can both pass). One request at a time makes
+    moto's answers DynamoDB's.
     """
 
     def __init__(self, app: Callable[..., Any]) -> None:
@@ -662,19 +663,24 @@ def import_stock_file(path: str, settings: Settings) -> int:
     from giftcard.keys import key_material
     from giftcard.repository import Repository
     from giftcard.stock import StockFileError, import_stock
-    from tools.import_stock import report_lines
+    from tools.import_stock import Progress, report_lines
 
+    progress = Progress(sys.stderr)
+    began = time.monotonic()
     try:
         with open(path, encoding="utf-8-sig", newline="") as lines:
             report = import_stock(
                 lines,
                 Repository(settings.table_name),
                 key_material(settings.keys_secret_id, 0),
+                progress=progress,
             )
     except (OSError, UnicodeDecodeError, StockFileError) as exc:
         print(f"STOCK_CSV {path}: {exc}", file=sys.stderr)
         return 2
-    print(f"Printed card stock from {path}:")
+    finally:
+        progress.finish()
+    print(f"Printed card stock from {path} (imported in {time.monotonic() - began:.1f} s):")
     for line in report_lines(report):
         print(f"  {line}")
     return 0 if report.ok else 1
@@ -753,6 +759,7 @@ def run_expiry_job_until(stop: threading.Event, every: float) -> None:
 def main() -> int:
     from moto.server import ThreadedMotoServer
 
+    from tools import moto_journal
     from tools.openapi import build_document
 
     try:
@@ -778,6 +785,12 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    # moto copies whole tables per transaction: a print run of real size needs the journal.
+    try:
+        moto_journal.install()
+    except moto_journal.MotoShapeError as exc:
+        print(f"cannot start the local run: {exc}", file=sys.stderr)
+        return 2
     # moto's werkzeug server would log every DynamoDB call on stderr.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)

@@ -28,6 +28,9 @@ INSTRUMENT_PREFIX = "INSTR#"
 #: (expiry itself is decided in code; TTL deletion is only housekeeping and may lag for days).
 TTL_SLACK_SECONDS = 86400
 
+#: DynamoDB's limit of items in one TransactWriteItems.
+TRANSACTION_ITEMS = 100
+
 # Error codes that mean "the store is busy right now; nothing was committed; try again".
 _BUSY_CODES = frozenset(
     {
@@ -633,6 +636,46 @@ class Repository:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def create_cards(self, cards: Sequence[Card], attempts: int = 5) -> list[bool]:
+        """Create each card unless its number exists (printed stock, many at once): True where
+        created. One ``TransactWriteItems`` of conditional Puts per 100 cards, so an existing
+        card is never overwritten, whatever runs at the same time; a cancelled batch names the
+        existing cards in its reasons, and the others are written again without them."""
+        created = [False] * len(cards)
+        pending = list(range(len(cards)))
+        busy = 0
+        while pending:
+            batch = pending[:TRANSACTION_ITEMS]
+            items = [
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": self._dump(card_item(cards[index])),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+                for index in batch
+            ]
+            try:
+                self._call("transact_write_items", TransactItems=items)
+            except self.client.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                existing = {
+                    index
+                    for index, reason in zip(batch, reasons, strict=False)
+                    if reason.get("Code") == "ConditionalCheckFailed"
+                }
+                if not existing:  # conflict or throttling: nothing was written, try again
+                    busy += 1
+                    if busy >= attempts:
+                        raise StorageBusy("transact_write_items") from exc
+                pending = [index for index in pending if index not in existing]
+                continue
+            for index in batch:
+                created[index] = True
+            pending = pending[len(batch) :]
+        return created
 
     # the transaction ----------
 

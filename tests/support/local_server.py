@@ -174,6 +174,11 @@ class LocalApi:
         self._process = None
         return self.returncode
 
+    @property
+    def pid(self) -> int | None:
+        """The running server's process id (None when stopped)."""
+        return self._process.pid if self._process is not None else None
+
     def output(self) -> str:
         """Everything the server printed so far (banner, JSON log lines)."""
         if self._log_path is None or not self._log_path.exists():

@@ -61,6 +61,21 @@ def test_rerun_counts_existing_cards_and_leaves_them_untouched(repository: Any) 
     assert before[0] in items(repository)
 
 
+def test_existing_cards_spread_over_batches_are_counted_and_left_untouched(
+    repository: Any,
+) -> None:
+    # Cards are written 100 per transaction: an existing card cancels its batch, the batch's
+    # other cards are written again without it.
+    existing = [card_number(1000 + i) for i in (0, 99, 100, 249)]
+    run(repository, ["number,pin"] + [f"{number},1111" for number in existing])
+    report = run(repository, ["number,pin"] + [f"{card_number(1000 + i)},2222" for i in range(250)])
+    assert (report.created, report.existing) == (246, 4)
+    assert len([item for item in items(repository) if item.get("type") == "card"]) == 250
+    for number in existing:
+        card = stored(repository, number)
+        assert KEYS.pin_matches(card.pin_hash, card.lookup, "1111")
+
+
 def test_dry_run_writes_nothing_but_counts(repository: Any) -> None:
     run(repository, ["number,pin", f"{card_number(1)},1111"])
     lines = ["number,pin", f"{card_number(1)},1111", f"{card_number(2)},", f"{card_number(3)},"]
