@@ -31,7 +31,7 @@ def test_a_surrogate_pair_is_one_character_and_accepted() -> None:
 
 def test_what_cannot_be_written_names_itself() -> None:
     # a float or a NaN reaching the writer is a bug: the error says which value it was
-    with pytest.raises(TypeError, match="^cannot write float as JSON$"):
+    with pytest.raises(TypeError, match=r"^cannot write float as JSON$"):
         dumps({"value": 25.5})
-    with pytest.raises(ValueError, match="^not a finite number$"):
+    with pytest.raises(ValueError, match=r"^not a finite number$"):
         format_decimal(Decimal("NaN"))

@@ -23,8 +23,9 @@ def material() -> KeyMaterial:
 
 
 def test_short_master_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^key material secret is too short$"):
         KeyMaterial.from_master("x" * 31)
+    assert len(KeyMaterial.from_master("x" * 32).lookup_key) == 32  # 32 is enough
 
 
 def test_each_purpose_has_its_own_key(material: KeyMaterial) -> None:
@@ -146,46 +147,73 @@ def test_key_material_is_derived_once_per_master(monkeypatch: pytest.MonkeyPatch
     assert keys.key_material("s", 60) is keys.key_material("s", 60)
 
 
-# Instrument ids ---------------------------------------------------------------------------------
+def test_key_material_comes_from_the_named_secret_and_cache_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a cold process (nothing derived yet)
+    monkeypatch.setattr(keys, "_material", {})
+    reads: list[tuple[str, int]] = []
 
-LOOKUP = "ab" * 32
+    def get(secret_id: str, max_age: int) -> Any:
+        reads.append((secret_id, max_age))
+        return {"master": OTHER}
 
-
-def test_an_instrument_id_leads_back_to_its_card(material: KeyMaterial) -> None:
-    # Given an instrument id made for a card, when the service reads it back
-    instrument_id = material.new_instrument_id(LOOKUP)
-    # Then it is 80 URL-safe characters and names that card
-    assert len(instrument_id) == 80
-    assert instrument_id.isascii() and all(c.isalnum() or c in "-_" for c in instrument_id)
-    assert material.instrument_card(instrument_id) == LOOKUP
-
-
-def test_instrument_ids_of_one_card_cannot_be_linked(material: KeyMaterial) -> None:
-    # Two instruments of the same card share nothing a reader could match on
-    first, second = material.new_instrument_id(LOOKUP), material.new_instrument_id(LOOKUP)
-    assert first != second
-    assert LOOKUP not in first and "ab" * 4 not in first
-    shared_prefix = next(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)
-    assert shared_prefix < 4
+    monkeypatch.setattr(keys.secrets, "get", get)
+    # When the key material is asked for, twice
+    first = keys.key_material("team/key-material", 45)
+    second = keys.key_material("team/key-material", 45)
+    # Then it was read from that secret with that cache time, and is the master's material
+    assert reads == [("team/key-material", 45)] * 2
+    assert first is second
+    assert first == KeyMaterial.from_master(OTHER)
 
 
-def test_an_altered_or_foreign_instrument_id_is_not_ours(material: KeyMaterial) -> None:
-    instrument_id = material.new_instrument_id(LOOKUP)
-    # every single-character change is detected (the id is authenticated)
-    for index in (0, 20, 40, 79):
-        swapped = "B" if instrument_id[index] != "B" else "C"
-        altered = instrument_id[:index] + swapped + instrument_id[index + 1 :]
-        assert material.instrument_card(altered) is None
-    # made with other key material (another deployment), or not shaped like ours at all
-    assert KeyMaterial.from_master(OTHER).instrument_card(instrument_id) is None
-    for other in [
-        "",
-        "A" * 80,
-        instrument_id[:-1],
-        instrument_id + "A",
-        instrument_id[:-1] + "=",
-        instrument_id[:-2] + "\n",
-        "0" * 32,
-        "../" * 27,
-    ]:
-        assert material.instrument_card(other) is None
+@pytest.mark.parametrize("value", [[{"master": MASTER}], MASTER, None, {"master": 7}])
+def test_key_material_secret_of_another_shape_is_retry_error(
+    monkeypatch: pytest.MonkeyPatch, value: Any
+) -> None:
+    monkeypatch.setattr(keys.secrets, "get", lambda secret_id, max_age: value)
+    with pytest.raises(RetryError):
+        keys.key_material("whatever", 60)
+
+
+# The secret cache on a cold start (Secrets Manager on moto) ------------------------------------
+
+
+def test_a_fresh_secret_cache_reads_with_the_services_client(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cold start builds a new SecretCache: its first read must work without a prior clear(),
+    # through the service's client (its timeouts and retries), not a default one.
+    from giftcard import aws as service_aws
+    from tests.support.aws import KEYS_SECRET
+    from tests.support.aws import MASTER as STACK_MASTER
+
+    built: list[str] = []
+    real_client = service_aws.client
+
+    def client(service: str) -> Any:
+        built.append(service)
+        return real_client(service)
+
+    monkeypatch.setattr(service_aws, "client", client)
+    assert keys.SecretCache().get(KEYS_SECRET, 60) == {"master": STACK_MASTER}
+    assert built == ["secretsmanager"]
+
+
+def test_secret_values_are_cached_for_max_age_only(aws: None) -> None:
+    import boto3
+
+    from tests.support.aws import KEYS_SECRET
+
+    def rotate(master: str) -> None:
+        boto3.client("secretsmanager").put_secret_value(
+            SecretId=KEYS_SECRET, SecretString=f'{{"master": "{master}"}}'
+        )
+
+    cached, uncached = keys.SecretCache(), keys.SecretCache()
+    first = cached.get(KEYS_SECRET, 60)
+    assert uncached.get(KEYS_SECRET, 0) == first
+    rotate("rotated-once")
+    assert cached.get(KEYS_SECRET, 60) == first  # within max_age: the cached value
+    assert uncached.get(KEYS_SECRET, 0) == {"master": "rotated-once"}  # 0: read every time
