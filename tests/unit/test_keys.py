@@ -217,3 +217,48 @@ def test_secret_values_are_cached_for_max_age_only(aws: None) -> None:
     rotate("rotated-once")
     assert cached.get(KEYS_SECRET, 60) == first  # within max_age: the cached value
     assert uncached.get(KEYS_SECRET, 0) == {"master": "rotated-once"}  # 0: read every time
+
+
+# Instrument ids ---------------------------------------------------------------------------------
+
+LOOKUP = "ab" * 32
+
+
+def test_an_instrument_id_leads_back_to_its_card(material: KeyMaterial) -> None:
+    # Given an instrument id made for a card, when the service reads it back
+    instrument_id = material.new_instrument_id(LOOKUP)
+    # Then it is 80 URL-safe characters and names that card
+    assert len(instrument_id) == 80
+    assert instrument_id.isascii() and all(c.isalnum() or c in "-_" for c in instrument_id)
+    assert material.instrument_card(instrument_id) == LOOKUP
+
+
+def test_instrument_ids_of_one_card_cannot_be_linked(material: KeyMaterial) -> None:
+    # Two instruments of the same card share nothing a reader could match on
+    first, second = material.new_instrument_id(LOOKUP), material.new_instrument_id(LOOKUP)
+    assert first != second
+    assert LOOKUP not in first and "ab" * 4 not in first
+    shared_prefix = next(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)
+    assert shared_prefix < 4
+
+
+def test_an_altered_or_foreign_instrument_id_is_not_ours(material: KeyMaterial) -> None:
+    instrument_id = material.new_instrument_id(LOOKUP)
+    # every single-character change is detected (the id is authenticated)
+    for index in (0, 20, 40, 79):
+        swapped = "B" if instrument_id[index] != "B" else "C"
+        altered = instrument_id[:index] + swapped + instrument_id[index + 1 :]
+        assert material.instrument_card(altered) is None
+    # made with other key material (another deployment), or not shaped like ours at all
+    assert KeyMaterial.from_master(OTHER).instrument_card(instrument_id) is None
+    for other in [
+        "",
+        "A" * 80,
+        instrument_id[:-1],
+        instrument_id + "A",
+        instrument_id[:-1] + "=",
+        instrument_id[:-2] + "\n",
+        "0" * 32,
+        "../" * 27,
+    ]:
+        assert material.instrument_card(other) is None
