@@ -39,13 +39,11 @@ EQUIVALENTS = ROOT / "mutation" / "equivalents.toml"
 
 #: The pure core: no AWS, no HTTP (their mutants would need the slow suites to be judged).
 MODULES = ("money", "cards", "auth", "keys", "jsonio", "models", "routes")
-#: The fast selection: unit tests, plus the integration files that exercise keys and the
-#: authorizer through real storage. Each survivor reruns every test covering its function.
-TESTS = (
-    "tests/unit",
-    "tests/integration/test_secrecy.py",
-    "tests/integration/test_balance.py",
-)
+#: The fast selection: the unit tests (the authorizer's on moto included). Each survivor reruns
+#: every test covering its function. Integration files are left out: their no-secrets-in-output
+#: check fails under mutmut, whose repeated in-process pytest sessions leave the service's logger
+#: writing to the first session's closed output.
+TESTS = ("tests/unit",)
 #: What the selected tests import besides ``giftcard`` (copied into the staged tree).
 ALSO_COPY = ("tests", "functions", "tools", "infra", "bench", "docs", "app.py")
 MAX_EQUIVALENT_SHARE = 0.10
@@ -222,6 +220,7 @@ def summarize(mutants: list[Mutant], elapsed: float | None, jobs: int) -> dict[s
         "modules": {module: figures(counts) for module, counts in per_module.items()},
         "unreviewed_survivors": [
             {
+                "name": m.name,
                 "module": m.module,
                 "function": m.function,
                 "status": m.status,
@@ -264,7 +263,7 @@ def report(results: dict[str, Any]) -> int:
         )
         for entry in results["unreviewed_survivors"]:
             print(
-                f"\n[[equivalent]]  # {entry['status']}\n"
+                f"\n[[equivalent]]  # {entry['status']}: {entry['name']}\n"
                 f"module = {_toml_string(entry['module'])}\n"
                 f"function = {_toml_string(entry['function'])}\n"
                 f"before = {_toml_string(entry['before'])}\n"
