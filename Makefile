@@ -12,12 +12,13 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: help venv run test test-long lint fmt build synth deploy destroy bench openapi import-stock clean
+.PHONY: help venv run test test-long mutation lint fmt build synth deploy destroy bench openapi import-stock clean
 
 help:
 	@echo "make run          serve the whole API locally on embedded moto (PORT=$(PORT))"
 	@echo "make test         lint + the whole offline test suite (creates .venv, installs everything)"
 	@echo "make test-long    the long reliability suites (hypothesis 5,000 examples, more load)"
+	@echo "make mutation     mutation testing of the pure core -> mutation/results.json (minutes)"
 	@echo "make lint         ruff + mypy"
 	@echo "make build        build the Lambda layer without Docker (build/layer)"
 	@echo "make synth        synthesize the CloudFormation template offline (cdk.out/)"
@@ -41,6 +42,10 @@ node_modules/.installed: package.json
 
 run: venv
 	PORT=$(PORT) $(PY) -m tools.local_api
+
+# Not part of `make test`: it takes minutes (docs/testing.md, "Mutation testing").
+mutation: venv
+	$(PY) -m tools.mutation
 
 lint: venv
 	$(PY) -m ruff check .

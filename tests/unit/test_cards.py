@@ -56,6 +56,10 @@ def test_swapped_adjacent_digits_fail_luhn() -> None:
 def test_luhn_needs_at_least_two_digits() -> None:
     assert not luhn_valid("0")
     assert not luhn_valid("")
+    # and two are enough: a payload digit and its check digit
+    assert luhn_valid("18")
+    assert luhn_valid("00")
+    assert not luhn_valid("19")
 
 
 @pytest.mark.parametrize(

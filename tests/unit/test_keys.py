@@ -23,8 +23,9 @@ def material() -> KeyMaterial:
 
 
 def test_short_master_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^key material secret is too short$"):
         KeyMaterial.from_master("x" * 31)
+    assert len(KeyMaterial.from_master("x" * 32).lookup_key) == 32  # 32 is enough
 
 
 def test_each_purpose_has_its_own_key(material: KeyMaterial) -> None:
@@ -144,6 +145,78 @@ def test_secret_without_master_is_retry_error(monkeypatch: pytest.MonkeyPatch) -
 def test_key_material_is_derived_once_per_master(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keys.secrets, "get", lambda secret_id, max_age: {"master": MASTER})
     assert keys.key_material("s", 60) is keys.key_material("s", 60)
+
+
+def test_key_material_comes_from_the_named_secret_and_cache_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a cold process (nothing derived yet)
+    monkeypatch.setattr(keys, "_material", {})
+    reads: list[tuple[str, int]] = []
+
+    def get(secret_id: str, max_age: int) -> Any:
+        reads.append((secret_id, max_age))
+        return {"master": OTHER}
+
+    monkeypatch.setattr(keys.secrets, "get", get)
+    # When the key material is asked for, twice
+    first = keys.key_material("team/key-material", 45)
+    second = keys.key_material("team/key-material", 45)
+    # Then it was read from that secret with that cache time, and is the master's material
+    assert reads == [("team/key-material", 45)] * 2
+    assert first is second
+    assert first == KeyMaterial.from_master(OTHER)
+
+
+@pytest.mark.parametrize("value", [[{"master": MASTER}], MASTER, None, {"master": 7}])
+def test_key_material_secret_of_another_shape_is_retry_error(
+    monkeypatch: pytest.MonkeyPatch, value: Any
+) -> None:
+    monkeypatch.setattr(keys.secrets, "get", lambda secret_id, max_age: value)
+    with pytest.raises(RetryError):
+        keys.key_material("whatever", 60)
+
+
+# The secret cache on a cold start (Secrets Manager on moto) ------------------------------------
+
+
+def test_a_fresh_secret_cache_reads_with_the_services_client(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cold start builds a new SecretCache: its first read must work without a prior clear(),
+    # through the service's client (its timeouts and retries), not a default one.
+    from giftcard import aws as service_aws
+    from tests.support.aws import KEYS_SECRET
+    from tests.support.aws import MASTER as STACK_MASTER
+
+    built: list[str] = []
+    real_client = service_aws.client
+
+    def client(service: str) -> Any:
+        built.append(service)
+        return real_client(service)
+
+    monkeypatch.setattr(service_aws, "client", client)
+    assert keys.SecretCache().get(KEYS_SECRET, 60) == {"master": STACK_MASTER}
+    assert built == ["secretsmanager"]
+
+
+def test_secret_values_are_cached_for_max_age_only(aws: None) -> None:
+    import boto3
+
+    from tests.support.aws import KEYS_SECRET
+
+    def rotate(master: str) -> None:
+        boto3.client("secretsmanager").put_secret_value(
+            SecretId=KEYS_SECRET, SecretString=f'{{"master": "{master}"}}'
+        )
+
+    cached, uncached = keys.SecretCache(), keys.SecretCache()
+    first = cached.get(KEYS_SECRET, 60)
+    assert uncached.get(KEYS_SECRET, 0) == first
+    rotate("rotated-once")
+    assert cached.get(KEYS_SECRET, 60) == first  # within max_age: the cached value
+    assert uncached.get(KEYS_SECRET, 0) == {"master": "rotated-once"}  # 0: read every time
 
 
 # Instrument ids ---------------------------------------------------------------------------------

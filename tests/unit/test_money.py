@@ -216,3 +216,36 @@ def test_dumps_keeps_key_order_and_is_valid_json() -> None:
     assert dumps(loads(text)) == text
     mixed = [None, True, False, 3, 'é\n"\\']
     assert json.loads(dumps(mixed)) == mixed
+
+
+# What a refusal says, and the guards the reliability suites also probe ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "message"),
+    [
+        ("5", "ABC", "Unknown or unsupported currency."),
+        ("5", "JPY", "This currency is not accepted."),
+        ("0", "USD", "The amount must be a positive number."),
+        ("1.001", "USD", "The amount has more decimals than the currency allows."),
+    ],
+)
+def test_each_invalid_amount_says_what_is_wrong(value: str, currency: str, message: str) -> None:
+    # The message is the caller's only hint in the 400 answer: it names the rule broken.
+    settings = settings_from({"ACCEPTED_CURRENCIES": "USD,ABC"})
+    with pytest.raises(InvalidRequest) as refused:
+        to_minor(Decimal(value), currency, settings)
+    assert refused.value.message == message
+
+
+def test_an_amount_written_with_thousands_of_zeros_converts_exactly() -> None:
+    # 5 with 5,000 trailing zeros (and the exponent to match) is 5.00: it must not reach int()
+    # with more digits than Python converts (ValueError, a 500).
+    assert to_minor(Decimal("5" + "0" * 5000 + "E-5000"), "USD", DEFAULT) == 500
+
+
+def test_a_maximum_with_more_decimals_than_the_currency_rounds_down() -> None:
+    # 100.555 USD allows 100.55, never 100.56: the maximum is never exceeded by rounding.
+    settings = settings_from({"MAX_CARD_BALANCE": "100.555"})
+    assert max_minor("USD", settings) == 10055
+    assert max_minor("JPY", settings) == 100
