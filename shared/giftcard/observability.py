@@ -24,5 +24,7 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 PIN_LOCKOUTS = "PinLockouts"
 PIN_FAILURES = "PinFailures"
 REPLAYS = "IdempotentReplays"
+#: A replay whose parameters differ from the first request's (the stack alarms on it).
+IDEMPOTENCY_KEY_REUSED = "IdempotencyKeyReused"
 RETRIES_EXHAUSTED = "StorageRetriesExhausted"
 RESERVATIONS_EXPIRED = "ReservationsExpired"
