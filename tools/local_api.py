@@ -42,6 +42,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from giftcard import errors, table
 from giftcard.errors import Reply
+from giftcard.observability import quiet_sdk_loggers
 from giftcard.routes import ROUTES, Route
 from giftcard.settings import Settings, get_settings
 
@@ -793,6 +794,8 @@ def main() -> int:
         return 2
     # moto's werkzeug server would log every DynamoDB call on stderr.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # botocore at DEBUG would print the secrets' values (also done when the service loads).
+    quiet_sdk_loggers()
     moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
     moto.start()
     serialize_moto(moto)

@@ -129,7 +129,13 @@ A missing or wrong key answers `401 unauthorized`.
 **Money**: `{{"value": <JSON number>, "currency": "<ISO 4217>"}}`, `value` in major units
 (`25.5` = 25.50). A string value, more decimals than the currency has, a zero or negative
 amount, or an unknown or not accepted currency is `400 invalid_request`; an amount over the
-per-card maximum (10,000 by default) is `400 amount_out_of_range`.
+per-card maximum is `400 amount_out_of_range`. The maximum's default is worth about the same in
+every currency: 10,000 major units for USD, EUR, GBP, CHF and currencies of similar value,
+scaled for the others (1,500,000 JPY, 15,000,000 KRW; the README lists them all).
+
+**Numbers**: a JSON number with more than 100 digits or an exponent beyond +-1000 is
+`400 invalid_request`, wherever it is. Payment `metadata` (at most 16 KiB) is echoed with its
+numbers exactly as written.
 
 **Idempotency**: the gift card webhooks' mutating calls take an optional `idempotence_key`,
 the payment provider (redemption) calls a required `idempotency_key` (1-255 characters). The

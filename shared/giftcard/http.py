@@ -27,7 +27,13 @@ from giftcard.errors import (
     ServiceError,
     reply_for,
 )
-from giftcard.jsonio import JSONError, loads
+from giftcard.jsonio import (
+    MAX_NUMBER_DIGITS,
+    MAX_NUMBER_EXPONENT,
+    AbsurdNumber,
+    JSONError,
+    loads,
+)
 from giftcard.observability import logger, metrics
 from giftcard.repository import Repository
 from giftcard.service import Call
@@ -112,6 +118,11 @@ def request_body(event: dict[str, Any], max_bytes: int) -> Any:
         raise PayloadTooLarge()
     try:
         return loads(data)
+    except AbsurdNumber as exc:
+        raise InvalidRequest(
+            f"A number has more than {MAX_NUMBER_DIGITS} digits"
+            f" or an exponent beyond +-{MAX_NUMBER_EXPONENT}."
+        ) from exc
     except JSONError as exc:
         raise InvalidRequest("The request body is not valid JSON.") from exc
 

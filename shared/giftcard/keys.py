@@ -133,8 +133,22 @@ class KeyMaterial:
         return lookup.hex()
 
 
-def idempotency_key_hash(endpoint: str, key: str) -> str:
-    return hashlib.sha256(f"{endpoint}\n{key}".encode()).hexdigest()
+#: Who chose an idempotency record's key: the client (``idempotence_key``/``idempotency_key``)
+#: or the service itself (a request without a key, the expiry job).
+CLIENT = "client"
+INTERNAL = "internal"
+
+
+def idempotency_key_hash(endpoint: str, key: str, *, origin: str = CLIENT) -> str:
+    """The record's key hash: SHA-256 of ``origin``, ``endpoint`` and ``key``, one per line.
+
+    Domain separation: ``origin`` and ``endpoint`` never contain a newline and come first, so no
+    client key, whatever its text (``request:<id>``, ``expiry:<id>:<version>``, a hash seen in a
+    ledger entry), hashes to the key of a record the service made for itself.
+    """
+    if origin not in (CLIENT, INTERNAL):
+        raise ValueError(f"unknown idempotency key origin: {origin!r}")
+    return hashlib.sha256(f"{origin}\n{endpoint}\n{key}".encode()).hexdigest()
 
 
 class SecretCache:

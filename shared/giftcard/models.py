@@ -12,7 +12,17 @@ class body evaluates them once, for free.
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from giftcard.jsonio import dumps
 
 # An amount in major units: a JSON number, never a string. Range and decimals are checked
 # against the currency and the deployment's maximum in ``money.to_minor``.
@@ -211,10 +221,30 @@ InstrumentId = Annotated[
         description="The instrument's identifier (from the reserve answer); any other is unknown.",
     ),
 ]
-#: Free-form, echoed in every transaction of the answer.
+#: Payment metadata is echoed in every transaction of the answer (twice in a capture's): at most
+#: this many bytes as echoed keeps every answer under 64 KiB (contract: "Free-form fields"), and
+#: far under Lambda's 6 MB response limit, whatever ``MAX_BODY_BYTES`` allows in.
+MAX_METADATA_BYTES = 16 * 1024
+
+
+def _echo_fits(metadata: dict[str, Any]) -> dict[str, Any]:
+    if len(dumps(metadata).encode()) > MAX_METADATA_BYTES:
+        raise PydanticCustomError(
+            "metadata_too_large", f"must be at most {MAX_METADATA_BYTES} bytes as JSON"
+        )
+    return metadata
+
+
+#: Free-form, echoed in every transaction of the answer (numbers exactly as written).
 PaymentMetadata = Annotated[
     dict[str, Any],
-    Field(description="Free-form; echoed in the transactions of the answer."),
+    AfterValidator(_echo_fits),
+    Field(
+        description=(
+            "Free-form; echoed in the transactions of the answer, numbers exactly as written. "
+            f"At most {MAX_METADATA_BYTES // 1024} KiB as JSON."
+        )
+    ),
 ]
 
 

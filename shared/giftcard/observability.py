@@ -6,6 +6,7 @@ only as its last 4 digits (``card_last4``); numbers, PINs, keys and e-mails are 
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 
@@ -17,6 +18,20 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "GiftCards")
 # A request that emits no metric is normal here (most do not).
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
+#: The AWS SDK and its HTTP library: at DEBUG, botocore prints every request and response body,
+#: and Secrets Manager's GetSecretValue answers are the key material and the API keys.
+SDK_LOGGERS = ("boto3", "botocore", "s3transfer", "urllib3")
+
+
+def quiet_sdk_loggers() -> None:
+    """Pin the SDK's loggers to WARNING whatever the root logger's level (Lambda's
+    ``AWS_LAMBDA_LOG_LEVEL=DEBUG``, a developer's ``basicConfig(level=DEBUG)``)."""
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+quiet_sdk_loggers()
+
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
@@ -25,5 +40,7 @@ PIN_LOCKOUTS = "PinLockouts"
 PIN_FAILURES = "PinFailures"
 PIN_HARD_LOCKS = "PinHardLocks"
 REPLAYS = "IdempotentReplays"
+#: A replay whose parameters differ from the first request's (the stack alarms on it).
+IDEMPOTENCY_KEY_REUSED = "IdempotencyKeyReused"
 RETRIES_EXHAUSTED = "StorageRetriesExhausted"
 RESERVATIONS_EXPIRED = "ReservationsExpired"

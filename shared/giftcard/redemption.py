@@ -539,8 +539,9 @@ def expire_one(call: Call, instrument_id: str) -> bool:
         idempotency = Idempotency(
             call,
             EXPIRY,
-            f"expiry:{instrument_id}:{instrument.version}",
+            None,
             _ExpiryCommand(instrument_id=instrument_id, version=instrument.version),
+            internal=f"expiry:{instrument_id}:{instrument.version}",
         )
         _release(call, idempotency, instrument, card, instrument.reserved, now, {})
         return True

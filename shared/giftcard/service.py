@@ -51,7 +51,7 @@ from giftcard.errors import (
     reply_for,
 )
 from giftcard.jsonio import dumps
-from giftcard.keys import KeyMaterial, idempotency_key_hash
+from giftcard.keys import CLIENT, INTERNAL, KeyMaterial, idempotency_key_hash
 from giftcard.models import (
     ActivatedIdentifier,
     ActivateRequest,
@@ -67,6 +67,7 @@ from giftcard.models import (
     MoneyOut,
 )
 from giftcard.observability import (
+    IDEMPOTENCY_KEY_REUSED,
     PIN_FAILURES,
     PIN_HARD_LOCKS,
     PIN_LOCKOUTS,
@@ -188,15 +189,30 @@ class Idempotency:
     """The idempotency record of one mutating request.
 
     Without a client key, the record is keyed by the request id: our own retry after a lost
-    response (timeout after commit) then replays instead of executing twice.
+    response (timeout after commit) then replays instead of executing twice. Such keys (and the
+    expiry job's ``internal`` keys) hash in their own namespace (``keys.idempotency_key_hash``):
+    a client sending a request id, which it sees in headers, logs and ledger entries, as its key
+    executes its request instead of replaying ours (an issued card's number and PIN).
     """
 
-    def __init__(self, call: Call, endpoint: str, key: str | None, request: BaseModel) -> None:
+    def __init__(
+        self,
+        call: Call,
+        endpoint: str,
+        key: str | None,
+        request: BaseModel,
+        *,
+        internal: str | None = None,
+    ) -> None:
         self.call = call
         self.endpoint = endpoint
         self.keyed = key is not None
-        raw_key = key if key is not None else f"request:{call.request_id or id(request)}"
-        self.pk = record_pk(endpoint, idempotency_key_hash(endpoint, raw_key))
+        if key is not None:
+            key_hash = idempotency_key_hash(endpoint, key, origin=CLIENT)
+        else:
+            own = internal if internal is not None else call.request_id or str(id(request))
+            key_hash = idempotency_key_hash(endpoint, own, origin=INTERNAL)
+        self.pk = record_pk(endpoint, key_hash)
         canonical = json.dumps(
             request.model_dump(mode="json", exclude={"idempotence_key", "idempotency_key"}),
             sort_keys=True,
@@ -231,6 +247,8 @@ class Idempotency:
                 endpoint=self.endpoint,
                 stored_status=stored.status,
             )
+            # A caller bug that could hide a lost operation: the stack alarms on this metric.
+            metrics.add_metric(name=IDEMPOTENCY_KEY_REUSED, unit="Count", value=1)
         metrics.add_metric(name=REPLAYS, unit="Count", value=1)
         return Reply(stored.status, self.call.keys.unseal(stored.body_sealed, self.pk))
 

@@ -17,6 +17,52 @@ from pydantic import BaseModel, ConfigDict, Field
 #: Idempotency keys are kept at least this long (contract: "at least 30 days").
 MIN_IDEMPOTENCY_RETENTION_DAYS = 30
 
+#: The per-card maximum's default is worth roughly the same in every currency (contract:
+#: "Defaults (decided)"): ``MAX_CARD_BALANCE`` (10,000) times this factor, in major units.
+#:
+#: Rule: a currency worth between half and twice a US dollar (USD, EUR, GBP, CHF, CAD, AUD, JOD,
+#: ...) has factor 1 and is not listed. For the others the factor is the number of units per US
+#: dollar (mid-market rates of 2024-25), rounded to the nearest (by ratio) of 1, 1.5, 2, 3, 5 or
+#: 7.5 times a power of ten, so every maximum is a round number within about 25% of 10,000 USD:
+#: JPY ~150/USD -> 150 -> 1,500,000 JPY; KRW ~1,400/USD -> 1,500 -> 15,000,000 KRW. Fund and
+#: accounting codes (CLF, COU, MXV, UYI, UYW, XAD) follow the same rule; codes without minor
+#: units (XDR, XAU...) are refused anyway. ARS, CUP, ETB, SDG, SSP, TRY, VES/VED and ZWG move fast:
+#: review this table yearly, and pin a currency with ``MAX_CARD_BALANCE_BY_CURRENCY`` meanwhile.
+#: The README's "Per-currency maximum" table lists the resulting defaults (a test keeps it current).
+_SCALE_GROUPS = {
+    "0.03": "CLF",
+    "0.3": "BHD KWD OMR XAD",
+    "2": "FJD MXV TOP",
+    "3": "AED BYN GEL ILS PEN QAR SAR TMT TND WST XCD",
+    "5": "BRL LYD MYR PGK PLN RON",
+    "7.5": "BOB CNY DKK GTQ HKD MOP SBD TTD UYI",
+    "10": "COU MAD NOK SEK SVC TJS",
+    "15": "BWP ERN GHS MVR SCR",
+    "20": "CUP CZK LSL MDL MXN NAD SLE STN SZL ZAR",
+    "30": "HNL NIO SRD THB TRY TWD UYW ZMW ZWG",
+    "50": "DOP EGP MKD MRU MUR PHP UAH UYU VED VES",
+    "75": "AFN BTN GMD INR MZN",
+    "100": "ALL BDT CVE KGS RSD RUB VUV XPF",
+    "150": "DZD ETB HTG ISK JMD JPY KES NPR",
+    "200": "DJF GYD LRD",
+    "300": "HUF LKR PKR YER",
+    "500": "AMD CRC KMF KZT SDG SOS XAF XOF",
+    "1000": "AOA ARS CLP KPW",
+    "1500": "IQD KRW MWK NGN RWF",
+    "2000": "MMK",
+    "3000": "BIF CDF MNT SSP TZS UGX",
+    "5000": "COP KHR MGA",
+    "7500": "GNF PYG",
+    "15000": "IDR SYP UZS",
+    "20000": "LAK",
+    "30000": "VND",
+    "50000": "IRR",
+    "100000": "LBP",
+}
+MAXIMUM_SCALE: Mapping[str, Decimal] = {
+    code: Decimal(factor) for factor, codes in _SCALE_GROUPS.items() for code in codes.split()
+}
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -49,7 +95,8 @@ class Settings(BaseModel):
 
     #: Accepted ISO 4217 codes; empty means every active currency with minor units.
     accepted_currencies: frozenset[str] = frozenset()
-    #: Per-card maximum in major units, and per-currency overrides.
+    #: Per-card maximum in major units of USD and currencies of similar value; other currencies
+    #: default to it times ``MAXIMUM_SCALE``. Per-currency overrides (major units) win over both.
     max_card_balance: Decimal = Decimal(10000)
     max_card_balance_by_currency: Mapping[str, Decimal] = Field(default_factory=dict)
 
@@ -60,7 +107,11 @@ class Settings(BaseModel):
     storage_max_attempts: int = Field(default=25, ge=1, le=100)
 
     def max_balance_for(self, currency: str) -> Decimal:
-        return self.max_card_balance_by_currency.get(currency, self.max_card_balance)
+        """The per-card maximum in major units: the override, else the scaled default."""
+        override = self.max_card_balance_by_currency.get(currency)
+        if override is not None:
+            return override
+        return self.max_card_balance * MAXIMUM_SCALE.get(currency, Decimal(1))
 
     def model_post_init(self, __context: object) -> None:
         # prefix + at least 8 random digits + the Luhn digit, so numbers cannot run out.
@@ -92,12 +143,24 @@ def _currency_list(raw: str) -> frozenset[str]:
 
 
 def _currency_map(raw: str) -> dict[str, Decimal]:
+    """``JPY=2000000,KRW=20000000``: each code an active ISO 4217 currency, at most once."""
+    from iso4217 import Currency  # deferred: parsed only when the variable is set
+
     result: dict[str, Decimal] = {}
     for pair in raw.split(","):
         if not pair.strip():
             continue
-        code, _, amount = pair.partition("=")
-        result[code.strip().upper()] = _decimal(amount)
+        code, separator, amount = pair.partition("=")
+        code = code.strip().upper()
+        if not separator:
+            raise ValueError(f"expected CODE=AMOUNT, got {pair.strip()!r}")
+        try:
+            Currency(code)
+        except ValueError:
+            raise ValueError(f"not an ISO 4217 currency code: {code!r}") from None
+        if code in result:
+            raise ValueError(f"{code} is given twice")
+        result[code] = _decimal(amount)
     return result
 
 
@@ -131,7 +194,10 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
     for variable, (name, parse) in ENVIRONMENT.items():
         raw = environ.get(variable)
         if raw is not None and raw != "":
-            values[name] = parse(raw)  # type: ignore[operator]
+            try:
+                values[name] = parse(raw)  # type: ignore[operator]
+            except ValueError as exc:
+                raise ValueError(f"{variable}: {exc}") from exc
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -4,6 +4,7 @@ stored, validation errors are not; keys are per endpoint and kept 30 days."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -156,6 +157,39 @@ def test_deactivate_replay_with_changed_parameters_answers_the_stored_body_and_w
     assert any(MISMATCH in message for message in logs.messages("WARNING"))
     # The other card was not deactivated by the replayed request
     assert balance(services, other, other_pin).status == 200
+
+
+def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> dict[str, float]:
+    """Sum of each metric in the CloudWatch embedded-metric lines printed since the last call."""
+    totals: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        record = json.loads(line)
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = record[metric["Name"]]
+                values = value if isinstance(value, list) else [value]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(values)
+    return totals
+
+
+def test_a_key_reused_with_other_parameters_is_counted_and_a_plain_replay_is_not(
+    services: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an issued card under a key
+    issue(services, 50, key="k-metric")
+    emitted_metrics(capsys)
+    # When the same request is retried: a replay, not a reused key
+    issue(services, 50, key="k-metric")
+    plain = emitted_metrics(capsys)
+    assert plain.get("IdempotentReplays") == 1
+    assert "IdempotencyKeyReused" not in plain
+    # When the key comes back with another amount: counted once (the stack alarms on it)
+    issue(services, 70, key="k-metric")
+    reused = emitted_metrics(capsys)
+    assert reused.get("IdempotencyKeyReused") == 1
+    assert reused.get("IdempotentReplays") == 1
 
 
 # Business errors are stored; validation errors are not -------------------------------------------

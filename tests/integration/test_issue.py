@@ -328,6 +328,34 @@ def test_maximum_is_configurable_also_per_currency(services: Any) -> None:
             assert answer.error_code == "amount_out_of_range"
 
 
+def test_default_maximum_is_scaled_per_currency(services: Any) -> None:
+    # Ordinary Japanese and Korean gift cards (10,000 major units is ~65 USD in JPY, ~7 in KRW)
+    cases = [
+        ("1500000", "JPY", 200),
+        ("1500001", "JPY", 400),
+        ("15000000", "KRW", 200),
+        ("15000001", "KRW", 400),
+        ("10000", "USD", 200),
+        ("10000.01", "USD", 400),
+        ("10000", "EUR", 200),
+        ("10000.01", "EUR", 400),
+    ]
+    for value, currency, status in cases:
+        answer = invoke("issue", issue_body(Decimal(value), currency), services=services)
+        assert answer.status == status, (value, currency)
+        if status == 400:
+            assert answer.error_code == "amount_out_of_range"
+
+
+@pytest.mark.parametrize("env", [{"MAX_CARD_BALANCE_BY_CURRENCY": "JPY=2000000"}])
+def test_per_currency_override_wins_over_the_scaled_default(services: Any) -> None:
+    assert invoke("issue", issue_body(Decimal(2_000_000), "JPY"), services=services).status == 200
+    answer = invoke("issue", issue_body(Decimal(2_000_001), "JPY"), services=services)
+    assert (answer.status, answer.error_code) == (400, "amount_out_of_range")
+    answer = invoke("issue", issue_body(Decimal(15_000_001), "KRW"), services=services)
+    assert (answer.status, answer.error_code) == (400, "amount_out_of_range")
+
+
 # Issued cards that need activation ---------------------------------------------------------------
 
 

@@ -2,7 +2,9 @@
 contract's error body (or a 200 where the request is valid after all), never a 5xx.
 
 Non-JSON bodies, deeply nested JSON, huge and tiny numbers (``1e400``, 10,000-digit integers,
-5,000 trailing zeros), ``NaN``/``Infinity`` literals, unicode and control characters in every
+5,000 trailing zeros; over 100 digits or an exponent beyond +-1000 is ``invalid_request``, and
+free-form numbers are echoed as written, never inflating an answer), ``NaN``/``Infinity``
+literals, unicode and control characters in every
 string field of every operation, 255+ character idempotency keys (``invalid_request``), 300
 character JSON object keys (ignored), oversized bodies (``413``).
 """
@@ -279,14 +281,19 @@ def test_nan_and_infinity_literals_are_invalid_requests(client: Client, literal:
     ("literal", "expected"),
     [
         ("1e400", "amount_out_of_range"),
-        ("1E+999999999", "amount_out_of_range"),
-        ("9" * 10_000, "amount_out_of_range"),
+        ("1e1000", "amount_out_of_range"),
+        ("9" * 100, "amount_out_of_range"),
+        # absurd literals (over 100 digits, an exponent beyond +-1000): invalid_request
+        ("1E+999999999", "invalid_request"),
+        ("1e1001", "invalid_request"),
+        ("9" * 10_000, "invalid_request"),
         ("-1e400", "invalid_request"),
         ("1e-400", "invalid_request"),
         ("5e-999999999", "invalid_request"),
         ("0." + "0" * 4999 + "5", "invalid_request"),
-        ("5." + "0" * 5000, None),  # exactly 5: accepted
-        ("5" + "0" * 5000 + "e-5000", None),  # exactly 5 again
+        ("5." + "0" * 5000, "invalid_request"),  # exactly 5, but written with 5,001 digits
+        ("5." + "0" * 99, None),  # exactly 5 in 100 digits: accepted
+        ("5" + "0" * 99 + "e-99", None),  # exactly 5 again
         ("-0", "invalid_request"),
         ("0e999999999", "invalid_request"),
     ],
@@ -310,18 +317,45 @@ def test_huge_and_tiny_numbers_as_amounts(
     assert (status, assert_contract_answer(status, headers, answer)) == REQUEST_ERROR
 
 
-def test_huge_numbers_in_free_form_fields_are_ignored(
+def test_big_numbers_in_free_form_fields_are_ignored_and_absurd_ones_refused(
     client: Client, fresh_card: tuple[str, str]
 ) -> None:
     number, pin = fresh_card
-    huge = "9" * 10_000
-    raw = (
-        f'{{"identifier": {{"number": "{number}", "pin": "{pin}"}}, '
-        f'"metadata": {{"store_id": "s", "big": {huge}, "tiny": 1e-400, "e": 1E+999999999}}}}'
-    ).encode()
-    status, headers, answer = client.post("/gift_card/balance", raw=raw)
+    identifier = f'"identifier": {{"number": "{number}", "pin": "{pin}"}}'
+    # At the limits (100 digits, exponents of +-1000): ignored
+    big = "9" * 100
+    raw = f'{{{identifier}, "metadata": {{"big": {big}, "tiny": 1e-1000, "e": 1E+1000}}}}'
+    status, headers, answer = client.post("/gift_card/balance", raw=raw.encode())
     assert assert_contract_answer(status, headers, answer) is None
     assert json.loads(answer) == {"value": 100, "currency": "USD"}
+    # Beyond them: invalid_request, wherever they are
+    for absurd in ("9" * 10_000, "1e-1001", "1E+999999999"):
+        raw = f'{{{identifier}, "metadata": {{"store_id": "s", "n": [{absurd}]}}}}'
+        status, headers, answer = client.post("/gift_card/balance", raw=raw.encode())
+        assert (status, assert_contract_answer(status, headers, answer)) == REQUEST_ERROR
+
+
+def test_free_form_numbers_never_inflate_an_answer(
+    client: Client, fresh_card: tuple[str, str]
+) -> None:
+    number, pin = fresh_card
+    reserve = bodies(number, pin)["/financial_instruments"]
+    # The reported 189-byte reserve whose answer was 3 MB: refused, with a small answer
+    raw = json.dumps({**reserve, "idempotency_key": "inflate-1", "metadata": "M"}).replace(
+        '"M"', '{"a": 1E+999999, "b": 1E+999999, "c": 1E+999999}'
+    )
+    status, headers, answer = client.post("/financial_instruments", raw=raw.encode())
+    assert (status, assert_contract_answer(status, headers, answer)) == REQUEST_ERROR
+    assert len(answer) < 300
+    # The widest accepted echo: 1E+1000 repeated up to the metadata cap, echoed as written
+    many = ", ".join(["1E+1000"] * 1_500)
+    raw = json.dumps({**reserve, "idempotency_key": "inflate-2", "metadata": "M"}).replace(
+        '"M"', f'{{"n": [{many}]}}'
+    )
+    status, headers, answer = client.post("/financial_instruments", raw=raw.encode())
+    assert assert_contract_answer(status, headers, answer) is None
+    assert len(answer) < 64 * 1024
+    assert many in answer.decode()
 
 
 @pytest.mark.parametrize("depth", [100, 1_000, 30_000])

@@ -43,6 +43,7 @@ from giftcard.repository import (
     entry_from_item,
     instrument_from_item,
 )
+from giftcard.settings import Settings
 from giftcard.stock import import_stock
 from tests.reliability.conftest import PROFILE, size
 from tests.reliability.faults import CONFLICT, LOST, THROTTLE, FaultPlan, injected
@@ -63,7 +64,9 @@ MAX_ATTEMPTS = 3
 #: Reservations expire after an hour here, so waiting (the ``wait`` rule) reaches expiry.
 RESERVATION_SECONDS = 3600
 DIGITS = {"USD": 2, "EUR": 2, "JPY": 0, "BHD": 3}
-MAX_MAJOR = 10_000
+#: The per-card maximum of each currency (default settings: 10,000 USD/EUR, 1,500,000 JPY,
+#: 3,000 BHD), in minor units.
+MAX_MINOR = {c: int(Settings().max_balance_for(c).scaleb(d)) for c, d in DIGITS.items()}
 REQUEST_ERRORS = ("invalid_request", "amount_out_of_range")
 PAYMENT_COMMANDS = ("instrument_capture", "instrument_refund", "instrument_revoke")
 ISSUE_PREFIX = "7777"
@@ -78,7 +81,7 @@ faults = st.one_of(
 )
 # Amounts: (kind, minor units, currency). Invalid kinds must be refused before any storage call.
 amounts = st.one_of(
-    st.tuples(st.just("ok"), st.integers(1, MAX_MAJOR * 1000), st.sampled_from(sorted(DIGITS))),
+    st.tuples(st.just("ok"), st.integers(1, 10_000 * 1000), st.sampled_from(sorted(DIGITS))),
     st.tuples(st.just("ok"), st.integers(1, 10_000), st.sampled_from(sorted(DIGITS))),
     st.tuples(
         st.sampled_from(["too_big", "too_precise", "zero", "string", "unknown_currency"]),
@@ -137,7 +140,7 @@ def amount_body(kind: str, minor: int, currency: str) -> tuple[dict[str, Any], s
     """The request's ``amount`` and the request error it must get (None: valid)."""
     digits = DIGITS[currency]
     if kind == "too_big":
-        return {"value": major(MAX_MAJOR * 10**digits + minor, digits), "currency": currency}, (
+        return {"value": major(MAX_MINOR[currency] + minor, digits), "currency": currency}, (
             "amount_out_of_range"
         )
     if kind == "too_precise":
@@ -148,7 +151,7 @@ def amount_body(kind: str, minor: int, currency: str) -> tuple[dict[str, Any], s
         return {"value": str(major(minor, digits)), "currency": currency}, "invalid_request"
     if kind == "unknown_currency":
         return {"value": major(minor, digits), "currency": "ZZZ"}, "invalid_request"
-    minor = min(minor, MAX_MAJOR * 10**digits)
+    minor = min(minor, MAX_MINOR[currency])
     return {"value": major(minor, digits), "currency": currency}, None
 
 
@@ -884,7 +887,7 @@ class LedgerMachine(RuleBasedStateMachine):
     ) -> Expect:
         if key is None:
             return Expect(400, "invalid_request")
-        if minor > MAX_MAJOR * 10 ** DIGITS[currency]:
+        if minor > MAX_MINOR[currency]:
             return Expect(400, "amount_out_of_range")
         refused = Expect(400, "instrument_error", stored=True)
         if card is None:
@@ -945,7 +948,7 @@ class LedgerMachine(RuleBasedStateMachine):
             body["amount"] = major(minor, digits)
         if not omit_currency:
             body["currency"] = currency
-        over_maximum = not omit_amount and minor > MAX_MAJOR * 10**digits
+        over_maximum = not omit_amount and minor > MAX_MINOR[currency]
         expect: Expect
         if key is None:
             expect = Expect(400, "invalid_request")

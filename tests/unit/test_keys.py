@@ -131,6 +131,20 @@ def test_idempotency_key_hash_is_scoped_per_endpoint() -> None:
     assert "k" * 40 not in idempotency_key_hash("issue", "k" * 40)
 
 
+def test_client_keys_cannot_reach_internal_record_keys() -> None:
+    # The same text as a client key and as the service's own key: two records
+    for text in ("request:abc", "abc", "expiry:X:1"):
+        client = idempotency_key_hash("issue", text)
+        assert client != idempotency_key_hash("issue", text, origin=keys.INTERNAL)
+    # A client key cannot smuggle in the internal prefix or another endpoint through newlines
+    internal = idempotency_key_hash("issue", "abc", origin=keys.INTERNAL)
+    for forged in ("internal\nissue\nabc", "\ninternal\nissue\nabc", "issue\nabc"):
+        for endpoint in ("issue", "internal", ""):
+            assert idempotency_key_hash(endpoint, forged) != internal
+    with pytest.raises(ValueError):
+        idempotency_key_hash("issue", "abc", origin="other")
+
+
 def test_params_hash_depends_on_the_request(material: KeyMaterial) -> None:
     assert material.params_hash("a") == material.params_hash("a")
     assert material.params_hash("a") != material.params_hash("b")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from giftcard.errors import AmountOutOfRange, InvalidRequest
-from giftcard.jsonio import JSONError, dumps, format_decimal, loads
+from giftcard.jsonio import AbsurdNumber, JSONError, dumps, format_decimal, loads
 from giftcard.money import check_currency, max_minor, minor_digits, to_major, to_minor
 from giftcard.settings import Settings, settings_from
 
@@ -248,4 +248,25 @@ def test_a_maximum_with_more_decimals_than_the_currency_rounds_down() -> None:
     # 100.555 USD allows 100.55, never 100.56: the maximum is never exceeded by rounding.
     settings = settings_from({"MAX_CARD_BALANCE": "100.555"})
     assert max_minor("USD", settings) == 10055
-    assert max_minor("JPY", settings) == 100
+    # JPY's maximum is 150 times the base (the per-currency table): 15,083.25 yen allows 15,083
+    assert max_minor("JPY", settings) == 15083
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1.50", "1E+1000", "-5e-1000", "2.5E3", "-0", "0.010", "9" * 100, "1e0001000", "100"],
+)
+def test_parsed_numbers_are_written_back_exactly_as_they_were_written(text: str) -> None:
+    parsed = loads(f'{{"n": [{text}]}}')
+    assert parsed["n"][0] == Decimal(text)
+    assert dumps(parsed) == f'{{"n": [{text}]}}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1e1001", "1E+999999999", "5e-1001", "9" * 101, "-" + "9" * 101, "0." + "0" * 100 + "1",
+     "1e" + "0" * 5000 + "1001", "1e" + "9" * 5000],
+)  # fmt: skip
+def test_absurd_number_literals_are_refused_when_parsed(text: str) -> None:
+    with pytest.raises(AbsurdNumber):
+        loads(f'{{"metadata": {{"n": {text}}}}}')

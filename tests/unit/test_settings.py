@@ -8,7 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from giftcard.settings import ENVIRONMENT, Settings, get_settings, settings_from
+from giftcard.settings import (
+    ENVIRONMENT,
+    MAXIMUM_SCALE,
+    Settings,
+    get_settings,
+    settings_from,
+)
 
 
 def test_defaults_are_the_contracts() -> None:
@@ -66,6 +72,55 @@ def test_per_currency_maximum_map() -> None:
     }
     assert settings.max_balance_for("JPY") == Decimal(1000000)
     assert settings.max_balance_for("USD") == Decimal("5000.50")
+
+
+def test_default_maximum_is_worth_about_the_same_in_every_currency() -> None:
+    settings = settings_from({})
+    assert settings.max_balance_for("USD") == Decimal(10000)
+    for currency in ("EUR", "GBP", "CHF", "CAD", "AUD"):
+        assert settings.max_balance_for(currency) == Decimal(10000)
+    assert settings.max_balance_for("JPY") == Decimal(1_500_000)
+    assert settings.max_balance_for("KRW") == Decimal(15_000_000)
+    assert settings.max_balance_for("KWD") == Decimal(3000)
+
+
+def test_maximum_scale_table_follows_its_rounding_rule() -> None:
+    from iso4217 import Currency
+
+    # Every factor is 1, 1.5, 2, 3, 5 or 7.5 times a power of ten, never 1 itself (unlisted), and
+    # every code is an active ISO 4217 currency with minor units
+    for code, factor in MAXIMUM_SCALE.items():
+        mantissa = factor.scaleb(-factor.adjusted()).normalize()
+        assert mantissa in {Decimal(1), Decimal("1.5"), Decimal(2), Decimal(3), Decimal(5),
+                            Decimal("7.5")}, code  # fmt: skip
+        assert factor != 1, code
+        assert Currency(code).exponent is not None, code
+
+
+def test_scaled_maximum_follows_the_base_setting_and_overrides_win() -> None:
+    settings = settings_from(
+        {"MAX_CARD_BALANCE": "500", "MAX_CARD_BALANCE_BY_CURRENCY": "JPY=2000000"}
+    )
+    assert settings.max_balance_for("USD") == Decimal(500)
+    assert settings.max_balance_for("KRW") == Decimal(750_000)
+    assert settings.max_balance_for("JPY") == Decimal(2_000_000)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("JPY", "CODE=AMOUNT"),
+        ("YEN=100", "ISO 4217"),
+        ("JPYY=100", "ISO 4217"),
+        ("JPY=100,jpy=200", "twice"),
+        ("JPY=0", "positive"),
+    ],
+)
+def test_bad_per_currency_maximum_is_refused_naming_the_variable(raw: str, problem: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        settings_from({"MAX_CARD_BALANCE_BY_CURRENCY": raw})
+    assert "MAX_CARD_BALANCE_BY_CURRENCY" in str(refused.value)
+    assert problem in str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -135,3 +190,16 @@ def test_settings_are_immutable() -> None:
     settings = settings_from({})
     with pytest.raises(ValueError):
         settings.pin_length = 8  # type: ignore[misc]
+
+
+def test_readme_lists_the_default_maximum_of_every_scaled_currency() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- maximum-table:start -->")[1].split("<!-- maximum-table:end -->")[0]
+    listed: dict[str, Decimal] = {}
+    for row in table.strip().splitlines()[2:]:
+        factor, maximum, codes = (cell.strip() for cell in row.strip("|").split("|"))
+        assert Decimal(maximum.replace(",", "")) == Decimal(10000) * Decimal(factor)
+        listed.update({code.strip(): Decimal(factor) for code in codes.split(",")})
+    assert listed == dict(MAXIMUM_SCALE)
