@@ -95,6 +95,13 @@ class InvalidRequest(ServiceError):
     message = "The request is not valid."
 
 
+class IssuanceLimitReached(BusinessError):
+    """Issue/activate past the deployment's daily ceiling of value loaded per currency."""
+
+    error_code = "issuance_limit_reached"
+    message = "The daily limit of gift card value issued in this currency has been reached."
+
+
 class AmountOutOfRange(ServiceError):
     status = 400
     error_code = "amount_out_of_range"

@@ -5,7 +5,7 @@ Minor units come from the ISO 4217 data package (``iso4217``), not from a hand-w
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from functools import lru_cache
 
 from giftcard.errors import AmountOutOfRange, InvalidRequest
@@ -75,3 +75,17 @@ def to_major(minor: int, currency: str) -> Decimal:
     """Integer minor units -> Decimal major units (exact)."""
     digits = minor_digits(currency) or 0
     return Decimal(minor).scaleb(-digits)
+
+
+def issuance_ceiling_minor(currency: str, settings: Settings) -> tuple[int, int]:
+    """(ceiling, alert level) of the value loaded per UTC day in ``currency``, minor units."""
+    digits = minor_digits(currency) or 0
+    ceiling = int(
+        settings.issuance_ceiling_for(currency).scaleb(digits).to_integral_value(ROUND_DOWN)
+    )
+    alert = int(
+        (settings.issuance_ceiling_for(currency) * settings.issuance_alert_fraction)
+        .scaleb(digits)
+        .to_integral_value(ROUND_DOWN)
+    )
+    return ceiling, min(alert, ceiling)

@@ -23,6 +23,10 @@ CARD_SK = "CARD"
 RECORD_SK = "IDEM"
 ENTRY_PREFIX = "ENTRY#"
 INSTRUMENT_PREFIX = "INSTR#"
+ISSUANCE_PREFIX = "ISSUANCE#"
+ISSUANCE_SK = "ISSUANCE"
+#: Daily issuance counters are kept this long (then TTL cleanup may delete them).
+ISSUANCE_RETENTION_SECONDS = 400 * 86400
 
 #: Idempotency records outlive their expiry by this long before TTL cleanup may delete them
 #: (expiry itself is decided in code; TTL deletion is only housekeeping and may lag for days).
@@ -178,6 +182,22 @@ class InstrumentWrite:
 
 
 @dataclass(frozen=True)
+class IssuanceCharge:
+    """Value loaded onto cards of one currency on one UTC day, counted against a ceiling: the
+    day's total may not pass ``limit`` (minor units) with this ``amount`` added."""
+
+    currency: str
+    day: str  # YYYY-MM-DD, UTC
+    amount: int
+    limit: int
+    at: int  # epoch seconds
+
+    @property
+    def pk(self) -> str:
+        return f"{ISSUANCE_PREFIX}{self.currency}#{self.day}"
+
+
+@dataclass(frozen=True)
 class Write:
     """Everything one request commits, in one transaction."""
 
@@ -185,6 +205,7 @@ class Write:
     card: CardCreate | CardUpdate | CardCheck | None = None
     instrument: InstrumentWrite | None = None
     entries: Sequence[LedgerEntry] = ()
+    issuance: IssuanceCharge | None = None
 
 
 # What can go wrong ----------
@@ -210,6 +231,14 @@ class CardConflict(Exception):
     def __init__(self, card: Card | None) -> None:
         super().__init__("card condition failed")
         self.card = card
+
+
+class IssuanceExceeded(Exception):
+    """The day's issuance counter would pass its limit; ``issued`` is the day's total so far."""
+
+    def __init__(self, issued: int) -> None:
+        super().__init__("issuance limit")
+        self.issued = issued
 
 
 class InstrumentConflict(Exception):
@@ -708,6 +737,9 @@ class Repository:
         if write.instrument is not None:
             items.append(self._instrument_operation(write.instrument, open_shards))
             roles.append("instrument")
+        if write.issuance is not None:
+            items.append(self._issuance_operation(write.issuance))
+            roles.append("issuance")
         for entry in write.entries:
             items.append(
                 {
@@ -746,6 +778,9 @@ class Repository:
         if "instrument" in failed:
             item = failed["instrument"]
             raise InstrumentConflict(instrument_from_item(item) if item else None) from exc
+        if "issuance" in failed:
+            item = failed["issuance"]
+            raise IssuanceExceeded(int(item["issued"]) if item else 0) from exc
         if busy or "entry" in failed:
             raise StorageBusy("transact_write_items") from exc
         raise exc
@@ -837,6 +872,42 @@ class Repository:
         if change.allow_missing:
             return f"attribute_not_exists(PK) OR {matches}"
         return f"attribute_exists(PK) AND {matches}"
+
+    def _issuance_operation(self, charge: IssuanceCharge) -> dict[str, Any]:
+        """Add the amount to the day's counter only while the total stays within the limit
+        (atomic with the load, so concurrent loads can never pass it together)."""
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": self._dump({"PK": charge.pk, "SK": ISSUANCE_SK}),
+                "UpdateExpression": (
+                    "SET #type = :type, updated_at = :at, #ttl = :ttl ADD issued :amount"
+                ),
+                "ConditionExpression": "attribute_not_exists(issued) OR issued <= :room",
+                "ExpressionAttributeNames": {"#type": "type", "#ttl": table.TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": self._values(
+                    {
+                        ":type": "issuance",
+                        ":at": charge.at,
+                        ":ttl": charge.at + ISSUANCE_RETENTION_SECONDS,
+                        ":amount": charge.amount,
+                        ":room": charge.limit - charge.amount,
+                    }
+                ),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def issued_on(self, currency: str, day: str) -> int:
+        """The value loaded on ``day`` (UTC, YYYY-MM-DD) in ``currency``, minor units."""
+        response = self._call(
+            "get_item",
+            TableName=self.table_name,
+            Key=self._dump({"PK": f"{ISSUANCE_PREFIX}{currency}#{day}", "SK": ISSUANCE_SK}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return int(self._load(item)["issued"]) if item else 0
 
     def _instrument_operation(self, write: InstrumentWrite, open_shards: int) -> dict[str, Any]:
         operation: dict[str, Any] = {

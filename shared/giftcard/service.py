@@ -19,7 +19,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -46,6 +46,7 @@ from giftcard.errors import (
     CardNotActive,
     CardNotFound,
     InvalidCard,
+    IssuanceLimitReached,
     Reply,
     RetryError,
     reply_for,
@@ -68,6 +69,8 @@ from giftcard.models import (
 )
 from giftcard.observability import (
     IDEMPOTENCY_KEY_REUSED,
+    ISSUANCE_CEILING_NEAR,
+    ISSUANCE_LIMIT_REACHED,
     PIN_FAILURES,
     PIN_HARD_LOCKS,
     PIN_LOCKOUTS,
@@ -82,6 +85,8 @@ from giftcard.repository import (
     CardCreate,
     CardUpdate,
     InstrumentConflict,
+    IssuanceCharge,
+    IssuanceExceeded,
     LedgerEntry,
     RecordExists,
     Repository,
@@ -259,13 +264,7 @@ class Idempotency:
         """Commit ``write`` with this record holding ``answer``; replay if the key was used."""
         try:
             self.call.repository.commit(
-                Write(
-                    record=self.record(answer),
-                    card=write.card,
-                    instrument=write.instrument,
-                    entries=write.entries,
-                ),
-                self.call.now().seconds,
+                replace(write, record=self.record(answer)), self.call.now().seconds
             )
         except RecordExists as exc:
             return self.replay(exc.record)
@@ -473,6 +472,49 @@ def balance(request: BalanceRequest, call: Call) -> Reply:
     return with_retries(call, attempt)
 
 
+# Loading value (issue, activate): the daily ceiling per currency ----------
+
+
+def commit_load(
+    call: Call,
+    idempotency: Idempotency,
+    answer: Reply,
+    write: Write,
+    currency: str,
+    amount: int,
+) -> Reply:
+    """Commit a load of ``amount`` together with the day's issuance counter of ``currency``.
+
+    The counter rides in the load's own transaction, conditioned on the day's total staying
+    within the ceiling, so concurrent loads can never pass it together (a leaked API key cannot
+    mint value without limit). The first try also asks to stay below the alert level; a load
+    that passes it is retried against the ceiling itself and raises the alarm's metric. Past the
+    ceiling the load is refused with ``issuance_limit_reached`` (stored under the key).
+    """
+    ceiling, alert = money.issuance_ceiling_minor(currency, call.settings)
+    now = call.now()
+    limit = alert
+    while amount <= ceiling:
+        charge = IssuanceCharge(currency, now.iso[:10], amount, limit, now.seconds)
+        try:
+            return idempotency.commit(answer, replace(write, issuance=charge))
+        except IssuanceExceeded as exceeded:
+            if limit < ceiling and exceeded.issued + amount <= ceiling:
+                metrics.add_metric(name=ISSUANCE_CEILING_NEAR, unit="Count", value=1)
+                logger.warning(
+                    "issuance past the alert level of the daily ceiling",
+                    currency=currency,
+                    issued_minor=exceeded.issued,
+                    ceiling_minor=ceiling,
+                )
+                limit = ceiling
+                continue
+            break
+    metrics.add_metric(name=ISSUANCE_LIMIT_REACHED, unit="Count", value=1)
+    logger.warning("issuance refused: daily ceiling reached", currency=currency)
+    return idempotency.fail(IssuanceLimitReached(), None)
+
+
 # Issue ----------
 
 
@@ -531,14 +573,15 @@ def issue(request: IssueRequest, call: Call) -> Reply:
                     )
                 ]
             )
+            write = Write(
+                card=CardCreate(card, _seal_customer(call, lookup, request.customer)),
+                entries=entries,
+            )
             try:
-                result = idempotency.commit(
-                    answer,
-                    Write(
-                        card=CardCreate(card, _seal_customer(call, lookup, request.customer)),
-                        entries=entries,
-                    ),
-                )
+                if unfunded:
+                    result = idempotency.commit(answer, write)
+                else:
+                    result = commit_load(call, idempotency, answer, write, currency, amount)
             except CardConflict:
                 logger.warning("generated card number collided; drawing another")
                 continue
@@ -613,7 +656,14 @@ def activate(request: ActivateRequest, call: Call) -> Reply:
             at=now,
         )
         try:
-            result = idempotency.commit(answer, Write(card=update, entries=[activation]))
+            result = commit_load(
+                call,
+                idempotency,
+                answer,
+                Write(card=update, entries=[activation]),
+                currency,
+                amount,
+            )
         except CardConflict as conflict:
             stored = conflict.card
             error: BusinessError

@@ -100,6 +100,13 @@ class Settings(BaseModel):
     max_card_balance: Decimal = Decimal(10000)
     max_card_balance_by_currency: Mapping[str, Decimal] = Field(default_factory=dict)
 
+    #: Anti-minting: the value issued and activated per currency per UTC day may not pass this
+    #: many times the currency's per-card maximum (or the per-currency ceiling, major units);
+    #: ``issuance_alert_fraction`` of it raises an alarm.
+    issuance_ceiling_factor: int = Field(default=100, ge=1, le=10**9)
+    issuance_ceiling_by_currency: Mapping[str, Decimal] = Field(default_factory=dict)
+    issuance_alert_fraction: Decimal = Field(default=Decimal("0.8"), gt=0, le=1)
+
     #: Largest accepted request body (API Gateway enforces it in AWS, the local gateway locally).
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
@@ -112,6 +119,13 @@ class Settings(BaseModel):
         if override is not None:
             return override
         return self.max_card_balance * MAXIMUM_SCALE.get(currency, Decimal(1))
+
+    def issuance_ceiling_for(self, currency: str) -> Decimal:
+        """The day's ceiling of value loaded in ``currency`` (major units)."""
+        override = self.issuance_ceiling_by_currency.get(currency)
+        if override is not None:
+            return override
+        return self.max_balance_for(currency) * self.issuance_ceiling_factor
 
     def model_post_init(self, __context: object) -> None:
         # prefix + at least 8 random digits + the Luhn digit, so numbers cannot run out.
@@ -184,6 +198,9 @@ ENVIRONMENT: dict[str, tuple[str, object]] = {
     "ACCEPTED_CURRENCIES": ("accepted_currencies", _currency_list),
     "MAX_CARD_BALANCE": ("max_card_balance", _decimal),
     "MAX_CARD_BALANCE_BY_CURRENCY": ("max_card_balance_by_currency", _currency_map),
+    "ISSUANCE_CEILING_FACTOR": ("issuance_ceiling_factor", int),
+    "ISSUANCE_CEILING_BY_CURRENCY": ("issuance_ceiling_by_currency", _currency_map),
+    "ISSUANCE_ALERT_FRACTION": ("issuance_alert_fraction", _decimal),
     "MAX_BODY_BYTES": ("max_body_bytes", int),
     "STORAGE_MAX_ATTEMPTS": ("storage_max_attempts", int),
 }

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from giftcard import keys
 from giftcard.auth import authorize
-from giftcard.keys import KeyMaterial, idempotency_key_hash
+from giftcard.keys import INTERNAL, KeyMaterial, idempotency_key_hash
 from giftcard.settings import Settings
 
 #: A test-only master (never deployed); the fixture file was sealed with it.
@@ -75,8 +75,13 @@ def test_card_lookup_and_pin_hash_of_a_known_card(material: KeyMaterial) -> None
 def test_idempotency_hashes_of_a_known_request(material: KeyMaterial) -> None:
     # Stored idempotency records are keyed and compared by these: a change within the retention
     # window turns every retry into a new operation (a second charge).
+    # (Set once when client and internal keys were given their own namespaces, before any
+    # deployment: issue 11. Never again casually.)
     assert idempotency_key_hash("issue", "order-1001") == (
-        "eca2a3780d9ad0903040b24284297414b9ac1db2361ddf3204014bff296e84fd"
+        "d7c42a8874af441b4d86584fe0d62dfe1c4638bf06347e2b41e655d0d66d0bc3"
+    )
+    assert idempotency_key_hash("issue", "order-1001", origin=INTERNAL) == (
+        "b354b36130cf84fb7424eb472fe93e0fda01da5b46243de592a2572bed3bffc6"
     )
     assert material.params_hash('{"amount": 25}') == (
         "1fcdc0859bf00cbffe66f0ae20550706a9eaf4418dbfd8e926c4c9a34789f87c"
