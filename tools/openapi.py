@@ -47,9 +47,10 @@ PATH_PARAMETER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 #: The 400 errors each route can answer besides ``invalid_request`` (see the service modules).
 ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
     "balance": ("invalid_card", "card_not_active", "card_deactivated", "card_expired"),
-    "issue": ("amount_out_of_range",),
+    "issue": ("amount_out_of_range", "issuance_limit_reached"),
     "activate": (
         "amount_out_of_range",
+        "issuance_limit_reached",
         "card_not_found",
         "card_already_active",
         "card_deactivated",
@@ -71,7 +72,9 @@ ROUTE_NOTES: dict[str, str] = {
         "then the card's state. Everything before the PIN has matched answers `invalid_card` "
         "(one code and one message for unknown number, wrong PIN, missing PIN, locked PIN), so "
         "the endpoint is no oracle. 5 consecutive wrong PINs lock the card's PIN checks for 15 "
-        "minutes (configurable)."
+        "minutes (configurable); each guess is counted before it is answered, so a burst of "
+        "concurrent guesses compares at most 5 PINs per lock window; each lockout in a row "
+        "doubles the next (capped at 24 h) and the 5th in a row locks until an operator unlocks."
     ),
     "issue": (
         "Issues a new virtual card with a generated number (configurable prefix and length, "

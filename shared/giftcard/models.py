@@ -177,6 +177,7 @@ ErrorCode = Literal[
     "card_expired",
     "currency_mismatch",
     "amount_out_of_range",
+    "issuance_limit_reached",
     "instrument_error",
     "failed_command",
     "unauthorized",
