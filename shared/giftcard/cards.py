@@ -169,15 +169,3 @@ def plan_pin_charge(
         hard_locked=lockouts >= HARD_LOCK_AFTER,
         locks=True,
     )
-
-
-def pin_view(card: Card, now_epoch: int, max_failures: int) -> dict[str, Any]:
-    """What an operator sees of a card's PIN checks (never the PIN or its hash)."""
-    locked = card.locked(now_epoch)
-    ended = not locked and card.pin_failures >= max_failures
-    return {
-        "has_pin": card.has_pin,
-        "failures": 0 if ended else card.pin_failures,
-        "locked_until": card.pin_locked_until if locked and not card.pin_hard_locked else None,
-        "hard_locked": card.pin_hard_locked,
-    }

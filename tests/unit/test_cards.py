@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from giftcard.cards import (
     Card,
     CardState,
+    PinCharge,
     generate_number,
     generate_pin,
     last4,
+    lock_seconds,
     luhn_check_digit,
     luhn_valid,
     normalize_number,
+    plan_pin_charge,
     valid_pin_format,
 )
 
@@ -184,3 +188,57 @@ def test_card_states_only_move_forward() -> None:
         < STATE_ORDER[CardState.DEACTIVATED]
     )
     assert [str(state) for state in CardState] == ["inactive", "active", "deactivated"]
+
+
+# PIN guesses: the pure rules the charge writes (contract: PIN concurrency and escalation) ------
+
+NOW = 1_800_000_000
+
+
+def _card(**pin: Any) -> Card:
+    return Card(lookup="l", state=CardState.ACTIVE, last4="0000", pin_hash="h", **pin)
+
+
+def test_each_lockout_in_a_row_doubles_the_lock_up_to_a_day() -> None:
+    assert [lock_seconds(900, n) for n in range(8)] == [
+        900, 1800, 3600, 7200, 14400, 28800, 57600, 86400,
+    ]  # fmt: skip
+    assert lock_seconds(900, 1000) == 86400
+    # a base longer than the cap is never shortened by it
+    assert lock_seconds(2 * 86400, 3) == 2 * 86400
+
+
+def test_a_guess_within_the_window_counts_one_more_and_keeps_the_lock_fields() -> None:
+    card = _card(pin_failures=2, pin_locked_until=NOW - 10, pin_lockouts=1)
+    charge = plan_pin_charge(card, NOW, 5, 900)
+    assert charge == PinCharge(
+        expect=(2, NOW - 10), failures=3, locked_until=NOW - 10, lockouts=1, locks=False
+    )
+
+
+def test_the_windows_last_guess_carries_the_lock_and_the_streak() -> None:
+    charge = plan_pin_charge(_card(pin_failures=4, pin_lockouts=2), NOW, 5, 900)
+    assert charge == PinCharge(
+        expect=(4, 0), failures=5, locked_until=NOW + 3600, lockouts=3, hard_locked=False,
+        locks=True,
+    )  # fmt: skip
+    # the 5th lockout in a row is a hard lock
+    hard = plan_pin_charge(_card(pin_failures=4, pin_lockouts=4), NOW, 5, 900)
+    assert hard is not None and hard.hard_locked and hard.lockouts == 5
+
+
+def test_a_guess_after_the_lock_ended_opens_a_new_window() -> None:
+    card = _card(pin_failures=5, pin_locked_until=NOW, pin_lockouts=1)
+    charge = plan_pin_charge(card, NOW, 5, 900)
+    assert charge == PinCharge(expect=(5, NOW), failures=1, locked_until=NOW, lockouts=1)
+
+
+def test_no_guess_is_charged_on_a_locked_or_hard_locked_card() -> None:
+    assert plan_pin_charge(_card(pin_failures=5, pin_locked_until=NOW + 1), NOW, 5, 900) is None
+    assert plan_pin_charge(_card(pin_hard_locked=True), NOW, 5, 900) is None
+    assert _card(pin_hard_locked=True).locked(NOW + 10**9)
+
+
+def test_a_limit_of_one_locks_on_the_first_wrong_guess() -> None:
+    charge = plan_pin_charge(_card(), NOW, 1, 900)
+    assert charge is not None and charge.locks and charge.failures == 1
