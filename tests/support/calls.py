@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -215,12 +216,15 @@ class Secrets:
 
     values: dict[str, str] = field(default_factory=dict)  # value -> label
     error_bodies: list[str] = field(default_factory=list)
+    #: HTTP suites register what 100 client threads send at once.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, kind: str, value: str | None) -> None:
-        if not value or value in self.values:
-            return
-        count = sum(1 for label in self.values.values() if label.startswith(kind + " #"))
-        self.values[value] = f"{kind} #{count + 1}"
+        with self._lock:
+            if not value or value in self.values:
+                return
+            count = sum(1 for label in self.values.values() if label.startswith(kind + " #"))
+            self.values[value] = f"{kind} #{count + 1}"
 
     def add_card(self, number: str | None, pin: str | None = None) -> None:
         if number:
