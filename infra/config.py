@@ -66,6 +66,8 @@ class StackConfig:
     alarm_email: str = ""
     latency_p99_alarm_ms: int = 2000
     pin_lockout_alarm_threshold: int = 10
+    #: PIN lockouts in one hour that alarm even when no 5-minute spike does (slow guessing).
+    pin_lockout_hourly_alarm_threshold: int = 20
     log_retention_days: int = 90
     log_level: str = "INFO"
     tracing: bool = True
@@ -100,6 +102,8 @@ class StackConfig:
             raise ValueError("lambda_timeout_seconds must be within 1..29 (API Gateway timeout)")
         if not 1 <= self.reservation_expiry_timeout_seconds <= 900:
             raise ValueError("reservation_expiry_timeout_seconds must be within 1..900")
+        if self.pin_lockout_alarm_threshold < 1 or self.pin_lockout_hourly_alarm_threshold < 1:
+            raise ValueError("PIN lockout alarm thresholds must be at least 1")
         if self.reservation_expiry_rate_minutes < 1:
             raise ValueError("reservation_expiry_rate_minutes must be at least 1")
         if self.log_retention_days not in RETENTION_DAYS:

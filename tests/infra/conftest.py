@@ -40,6 +40,7 @@ CONFIGURED_CONTEXT: dict[str, Any] = {
     "log_level": "DEBUG",
     "tracing": False,
     "lambda_memory_mb": 1024,
+    "pin_lockout_hourly_alarm_threshold": "5",
     "issued_cards_need_activation": True,
     "card_number_prefix": "6006",
     "pin_max_failures": 3,
