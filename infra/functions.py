@@ -16,7 +16,7 @@ from constructs import Construct
 from giftcard import routes
 from giftcard import table as schema
 from giftcard.routes import ROUTES, Route
-from infra.config import RETENTION_DAYS, StackConfig
+from infra.config import FUNCTION_SCOPED_VARIABLES, RETENTION_DAYS, StackConfig
 from infra.layer import ARCHITECTURE, RUNTIME
 from infra.nag import acknowledge
 from infra.secrets import Secrets
@@ -325,7 +325,11 @@ class Functions(Construct):
                 spec=spec,
                 config=config,
                 layer=layer,
-                environment=environment,
+                environment={
+                    variable: value
+                    for variable, value in environment.items()
+                    if spec.name in FUNCTION_SCOPED_VARIABLES.get(variable, {spec.name})
+                },
             )
             role = construct.role
             reads = [a for a in spec.table_actions if a not in WRITE_ACTIONS]

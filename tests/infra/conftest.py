@@ -46,6 +46,9 @@ CONFIGURED_CONTEXT: dict[str, Any] = {
     "pin_max_failures": 3,
     "accepted_currencies": ["USD", "EUR"],
     "max_card_balance_by_currency": {"USD": 500, "EUR": 450},
+    "issuance_ceiling_factor": 50,
+    "issuance_ceiling_by_currency": {"USD": 20000},
+    "issuance_alert_fraction": "0.9",
 }
 
 
