@@ -16,8 +16,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,48 @@ STACK_OWNED_VARIABLES = frozenset(
     {"TABLE_NAME", "KEYS_SECRET_ID", "API_KEYS_SECRET_ID", "API_KEY_HEADER", "MAX_BODY_BYTES"}
 )
 
+
+def _issuance_factor(raw: str) -> None:
+    if int(raw) < 1:
+        raise ValueError("issuance_ceiling_factor must be at least 1")
+
+
+def _issuance_by_currency(raw: str) -> None:
+    for pair in filter(None, (part.strip() for part in raw.split(","))):
+        code, _, amount = pair.partition("=")
+        value = Decimal(amount.strip())  # raises on a non-number
+        if not re.fullmatch(r"[A-Za-z]{3}", code.strip()) or not value.is_finite() or value <= 0:
+            raise ValueError(f"issuance_ceiling_by_currency: not CODE=AMOUNT: {pair!r}")
+
+
+def _issuance_fraction(raw: str) -> None:
+    value = Decimal(raw.strip())
+    if not value.is_finite() or not 0 < value <= 1:
+        raise ValueError("issuance_alert_fraction must be within (0, 1]")
+
+
+#: The daily issuance ceiling's settings (issue 11). While ``giftcard.settings`` does not read
+#: them yet they are validated here; once it does, its parser validates them like the others.
+ISSUANCE_SETTINGS: Mapping[str, tuple[str, Callable[[str], None]]] = {
+    "issuance_ceiling_factor": ("ISSUANCE_CEILING_FACTOR", _issuance_factor),
+    "issuance_ceiling_by_currency": ("ISSUANCE_CEILING_BY_CURRENCY", _issuance_by_currency),
+    "issuance_alert_fraction": ("ISSUANCE_ALERT_FRACTION", _issuance_fraction),
+}
+
 #: Context key -> environment variable for the service settings taken from context as given.
 SERVICE_SETTING_VARIABLES: dict[str, str] = {
-    name: variable
-    for variable, (name, _parse) in ENVIRONMENT.items()
-    if variable not in STACK_OWNED_VARIABLES
+    **{name: variable for name, (variable, _check) in ISSUANCE_SETTINGS.items()},
+    **{
+        name: variable
+        for variable, (name, _parse) in ENVIRONMENT.items()
+        if variable not in STACK_OWNED_VARIABLES
+    },
+}
+
+#: Variables only some functions read, and those functions (the others do not get them, so a
+#: change to them redeploys only these). Issue and activate are the two that load money.
+FUNCTION_SCOPED_VARIABLES: Mapping[str, frozenset[str]] = {
+    variable: frozenset({"issue", "activate"}) for variable, _check in ISSUANCE_SETTINGS.values()
 }
 
 #: API Gateway caps a REST API body at 10 MB; WAF can inspect at most 64 KiB of it, so that is
@@ -66,6 +104,8 @@ class StackConfig:
     alarm_email: str = ""
     latency_p99_alarm_ms: int = 2000
     pin_lockout_alarm_threshold: int = 10
+    #: PIN lockouts in one hour that alarm even when no 5-minute spike does (slow guessing).
+    pin_lockout_hourly_alarm_threshold: int = 20
     log_retention_days: int = 90
     log_level: str = "INFO"
     tracing: bool = True
@@ -100,6 +140,8 @@ class StackConfig:
             raise ValueError("lambda_timeout_seconds must be within 1..29 (API Gateway timeout)")
         if not 1 <= self.reservation_expiry_timeout_seconds <= 900:
             raise ValueError("reservation_expiry_timeout_seconds must be within 1..900")
+        if self.pin_lockout_alarm_threshold < 1 or self.pin_lockout_hourly_alarm_threshold < 1:
+            raise ValueError("PIN lockout alarm thresholds must be at least 1")
         if self.reservation_expiry_rate_minutes < 1:
             raise ValueError("reservation_expiry_rate_minutes must be at least 1")
         if self.log_retention_days not in RETENTION_DAYS:
@@ -109,6 +151,12 @@ class StackConfig:
             )
         for address in self.newstore_ip_allowlist:
             ipaddress.ip_network(address, strict=False)  # raises ValueError on a bad entry
+        for variable, check in ISSUANCE_SETTINGS.values():
+            if variable in self.service_environment and variable not in ENVIRONMENT:
+                try:
+                    check(self.service_environment[variable])
+                except (ArithmeticError, ValueError) as exc:
+                    raise ValueError(f"{variable}: {exc}") from exc
         # Same parser as the functions' cold start: a bad value fails the synth, not production.
         settings_from(
             {

@@ -14,15 +14,19 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from giftcard import routes
+from giftcard import table as schema
 from giftcard.routes import ROUTES, Route
-from infra.config import RETENTION_DAYS, StackConfig
+from infra.config import FUNCTION_SCOPED_VARIABLES, RETENTION_DAYS, StackConfig
 from infra.layer import ARCHITECTURE, RUNTIME
 from infra.nag import acknowledge
 from infra.secrets import Secrets
 from infra.storage import Storage
 
-#: Balance: one GetItem; a wrong PIN adds a conditional UpdateItem (failure counter).
+#: Balance: one GetItem, or a PIN guess charged with one conditional UpdateItem (which the
+#: right PIN's reset and a lock's confirmation are too).
 BALANCE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+#: The actions that change items: their statement carries the attribute condition below.
+WRITE_ACTIONS = frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem"})
 #: Mutations are one TransactWriteItems: IAM checks each item's own action (Put, Update,
 #: ConditionCheck), so the transaction needs exactly these. BatchGetItem checks a generated
 #: number against existing cards; GetItem replays an idempotency record.
@@ -33,6 +37,129 @@ TRANSACT_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:ConditionCheckItem",
 )
+
+
+# Which attributes each role may write ----------------------------------------------------------
+#
+# IAM's `dynamodb:Attributes` condition key holds the top-level attribute names a request
+# specifies; with `ForAllValues:StringEquals` a PutItem or UpdateItem is allowed only if every one
+# of them is in the list, and the list must name the table's key attributes (PK, SK) because
+# every request specifies them (AWS, DynamoDB Developer Guide, "Using IAM policy conditions for
+# fine-grained access control", and IAM User Guide, "Amazon DynamoDB: Allows access to specific
+# attributes"). "Attribute conditions are evaluated only on attributes specified in the request"
+# (same page), so an attribute a request only names in its ConditionExpression (pin_hash, in the
+# PIN charge) is listed too. Inside TransactWriteItems each Put/Update is authorized as the
+# PutItem/UpdateItem it stands for (DynamoDB Developer Guide, "Using IAM with DynamoDB
+# transactions"), so the same statement governs the transaction's items.
+#
+# No `dynamodb:ReturnValues`/`dynamodb:Select` condition: those keep a write-only principal from
+# reading attributes back, but every role here already reads whole items with GetItem, and the
+# PIN charge needs ReturnValues ALL_NEW.
+#
+# The lists below are the one source: tests/infra/test_write_attributes.py runs the repository's
+# writes for each function and checks that what they name is exactly its list.
+
+KEY = ("PK", "SK")
+#: An idempotency record (repository.record_item).
+RECORD = ("type", "status", "body", "params", "created_at", "expires_at", schema.TTL_ATTRIBUTE)
+#: A ledger entry (repository.entry_item).
+ENTRY = (
+    "type",
+    "kind",
+    "amount",
+    "currency",
+    "balance_before",
+    "balance_after",
+    "held_before",
+    "held_after",
+    "created_at",
+    "record",
+    "request_id",
+    "key_id",
+    "store_id",
+    "instrument_id",
+)
+#: A guess charged, a lock confirmed, a window reset (charge_pin_guess, confirm_pin_lock,
+#: settle_pin, CardUpdate.reset_pin); pin_hash is only named in the charge's condition.
+PIN = ("pin_failures", "pin_locked_until", "pin_lockouts", "pin_hard_locked", "pin_charge")
+PIN_CONDITION = ("pin_hash",)
+#: Money moved on a card as read (a CardUpdate conditioned on its version).
+CARD_MONEY = ("balance", "held", "version")
+#: A whole new card (repository.card_item with a sealed customer).
+CARD_CREATE = (
+    "type",
+    "state",
+    "last4",
+    "currency",
+    "balance",
+    "held",
+    "version",
+    "pin_hash",
+    *PIN,
+    "created_at",
+    "activated_at",
+    "deactivated_at",
+    "expires_at",
+    "source",
+    "customer",
+)
+#: Activation: an inactive (or, if allowed, unknown) card gets its state, amount and customer.
+CARD_ACTIVATE = (
+    "state",
+    "currency",
+    "balance",
+    "held",
+    "version",
+    "activated_at",
+    "expires_at",
+    "customer",
+    "type",
+    "last4",
+    "created_at",
+    "source",
+    "pin_failures",
+    "pin_locked_until",
+)
+CARD_DEACTIVATE = ("state", "balance", "deactivated_at", "version")
+#: A financial instrument (repository.instrument_item), with its sparse index keys.
+INSTRUMENT = (
+    "type",
+    "card",
+    "currency",
+    "created_at",
+    "account_id",
+    "last4",
+    "authorized",
+    "captured",
+    "refunded",
+    "released",
+    "version",
+    "expires_at",
+    schema.OPEN_RESERVATIONS_PK,
+    schema.OPEN_RESERVATIONS_SK,
+)
+#: The daily issuance counter per currency (issue and activate load money onto cards).
+ISSUANCE = ("type", "issued", "updated_at", schema.TTL_ATTRIBUTE)
+
+_REDEMPTION = (*KEY, *RECORD, *ENTRY, *CARD_MONEY, *INSTRUMENT)
+
+#: Function -> every attribute its role may write (PutItem/UpdateItem, alone or in a transaction).
+WRITE_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
+    "balance": (*KEY, *PIN, *PIN_CONDITION),
+    "issue": (*KEY, *RECORD, *CARD_CREATE, *ENTRY, *ISSUANCE),
+    "activate": (*KEY, *RECORD, *CARD_ACTIVATE, *ENTRY, *ISSUANCE),
+    "deactivate": (*KEY, *RECORD, *CARD_DEACTIVATE, *PIN, *PIN_CONDITION, *ENTRY),
+    "instrument_create": (*_REDEMPTION, *PIN, *PIN_CONDITION),
+    "instrument_capture": _REDEMPTION,
+    "instrument_refund": _REDEMPTION,
+    "instrument_revoke": _REDEMPTION,
+    "reservation_expiry": _REDEMPTION,
+}
+
+
+def write_attributes(name: str) -> list[str]:
+    """The function's writable attributes, sorted and without repeats (the policy's list)."""
+    return sorted(set(WRITE_ATTRIBUTES.get(name, ())))
 
 
 @dataclass(frozen=True)
@@ -82,6 +209,10 @@ RESERVATION_EXPIRY = "reservation_expiry"
 
 # Every route needs a function spec (its grants), and every spec without a route must be one of
 # the functions the route table declares route-less: the two lists cannot drift apart silently.
+if {spec.name for spec in FUNCTIONS if set(spec.table_actions) & WRITE_ACTIONS} != set(
+    WRITE_ATTRIBUTES
+):
+    raise RuntimeError("every function that writes needs its WRITE_ATTRIBUTES entry")
 _unrouted = {spec.name for spec in FUNCTIONS if spec.route is None}
 if set(ROUTES_BY_FUNCTION) - {spec.name for spec in FUNCTIONS} or _unrouted != {
     routes.AUTHORIZER,
@@ -194,13 +325,29 @@ class Functions(Construct):
                 spec=spec,
                 config=config,
                 layer=layer,
-                environment=environment,
+                environment={
+                    variable: value
+                    for variable, value in environment.items()
+                    if spec.name in FUNCTION_SCOPED_VARIABLES.get(variable, {spec.name})
+                },
             )
             role = construct.role
-            if spec.table_actions:
+            reads = [a for a in spec.table_actions if a not in WRITE_ACTIONS]
+            writes = [a for a in spec.table_actions if a in WRITE_ACTIONS]
+            if reads:
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(actions=reads, resources=[storage.table.table_arn])
+                )
+            if writes:
                 role.add_to_principal_policy(
                     iam.PolicyStatement(
-                        actions=list(spec.table_actions), resources=[storage.table.table_arn]
+                        actions=writes,
+                        resources=[storage.table.table_arn],
+                        conditions={
+                            "ForAllValues:StringEquals": {
+                                "dynamodb:Attributes": write_attributes(spec.name)
+                            }
+                        },
                     )
                 )
             if spec.query_open_reservations:
@@ -224,6 +371,9 @@ class Functions(Construct):
                     )
                 )
             self.by_name[spec.name] = construct
+        secrets.allow_key_material_readers(
+            f.role for f in self.by_name.values() if f.spec.reads_key_material
+        )
 
         # The expiry job releases reservations nobody captured or revoked; a run that fails is
         # simply repeated by the next one (the job is idempotent), so no retries are stacked up.

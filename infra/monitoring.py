@@ -19,6 +19,9 @@ from infra.storage import Storage
 from infra.waf import Waf
 
 FIVE_MINUTES = Duration.minutes(5)
+FIFTEEN_MINUTES = Duration.minutes(15)
+ONE_HOUR = Duration.hours(1)
+ONE_DAY = Duration.days(1)
 #: Custom metric the functions emit (Powertools Metrics: namespace + "service" dimension).
 METRICS_NAMESPACE = "GiftCards"
 SERVICE_DIMENSION = {"service": "giftcard"}
@@ -31,6 +34,17 @@ TABLE_OPERATIONS = (
     dynamodb.Operation.QUERY,
     dynamodb.Operation.TRANSACT_WRITE_ITEMS,
 )
+
+
+def service_metric(name: str, period: Duration) -> cloudwatch.Metric:
+    """A custom metric the functions emit, summed over ``period``."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map=SERVICE_DIMENSION,
+        statistic="Sum",
+        period=period,
+    )
 
 
 class Monitoring(Construct):
@@ -172,18 +186,44 @@ class Monitoring(Construct):
             threshold=1,
             description="DynamoDB answered with 5xx system errors",
         )
-        pin_lockouts = cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name="PinLockouts",
-            dimensions_map=SERVICE_DIMENSION,
-            statistic="Sum",
-            period=FIVE_MINUTES,
-        )
+        pin_lockouts = service_metric("PinLockouts", FIVE_MINUTES)
         alarm(
             "PinLockoutSpike",
             pin_lockouts,
             threshold=config.pin_lockout_alarm_threshold,
             description="Many cards locked after wrong PINs: possible PIN guessing",
+        )
+        # A patient attacker stays under the 5-minute spike threshold; summed over an hour the
+        # same guessing still shows.
+        alarm(
+            "PinLockoutsHourly",
+            service_metric("PinLockouts", ONE_HOUR),
+            threshold=config.pin_lockout_hourly_alarm_threshold,
+            description="Cards locked after wrong PINs, summed over an hour: slow PIN guessing",
+        )
+        alarm(
+            "PinHardLocks",
+            service_metric("PinHardLocks", ONE_DAY),
+            threshold=1,
+            description="A card's PIN checks hard-locked (5 lockouts in a row): operator unlock",
+        )
+        alarm(
+            "IdempotencyKeyReused",
+            service_metric("IdempotencyKeyReused", FIFTEEN_MINUTES),
+            threshold=1,
+            description="An idempotency key came back with different parameters (client bug?)",
+        )
+        alarm(
+            "IssuanceLimitReached",
+            service_metric("IssuanceLimitReached", FIVE_MINUTES),
+            threshold=1,
+            description="Issue/activate refused: a currency reached its daily issuance ceiling",
+        )
+        alarm(
+            "IssuanceCeilingNear",
+            service_metric("IssuanceCeilingNear", FIVE_MINUTES),
+            threshold=1,
+            description="A currency's issuance today passed the warning fraction of its ceiling",
         )
 
         waf_blocked = cloudwatch.Metric(

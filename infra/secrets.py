@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from collections.abc import Iterable
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -32,6 +36,21 @@ class Secrets(Construct):
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # The key material gets its own customer-managed key, so that who may decrypt it is
+        # written in one key policy (and every use is a CloudTrail event on this key). CDK's
+        # default key policy holds one statement for the account root: it lets the account's
+        # IAM administrators manage the key and grant its use through IAM policies (without it a
+        # key can become unmanageable); it is not a grant to the root user's sessions alone. No
+        # IAM policy in this stack grants kms:Decrypt: the function roles that read the key
+        # material are named in the key policy itself (allow_key_material_readers).
+        self.key_material_key = kms.Key(
+            self,
+            "KeyMaterialKey",
+            description="Gift card provider: encrypts the key material secret",
+            enable_key_rotation=True,
+            # The secret outlives the stack (below), so its key must too.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         # {"master": "<64 chars>"}: the functions derive the HMAC and AES-GCM keys with HKDF.
         self.key_material = secretsmanager.Secret(
             self,
@@ -46,11 +65,26 @@ class Secrets(Construct):
                 exclude_punctuation=True,
                 password_length=64,
             ),
+            encryption_key=self.key_material_key,
             # Losing it makes every stored card unfindable: never delete it with the stack.
             removal_policy=RemovalPolicy.RETAIN,
         )
         for secret in (self.api_keys, self.key_material):
             acknowledge(secret, "AwsSolutions-SMG4", _MANUAL_ROTATION)
+
+    def allow_key_material_readers(self, roles: Iterable[iam.IRole]) -> None:
+        """Let exactly these roles decrypt the key material, and only through Secrets Manager."""
+        self.key_material_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="KeyMaterialReaders",
+                principals=[iam.ArnPrincipal(role.role_arn) for role in roles],
+                actions=["kms:Decrypt"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com"}
+                },
+            )
+        )
 
     @property
     def read_api_key_command(self) -> str:

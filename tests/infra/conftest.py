@@ -40,11 +40,15 @@ CONFIGURED_CONTEXT: dict[str, Any] = {
     "log_level": "DEBUG",
     "tracing": False,
     "lambda_memory_mb": 1024,
+    "pin_lockout_hourly_alarm_threshold": "5",
     "issued_cards_need_activation": True,
     "card_number_prefix": "6006",
     "pin_max_failures": 3,
     "accepted_currencies": ["USD", "EUR"],
     "max_card_balance_by_currency": {"USD": 500, "EUR": 450},
+    "issuance_ceiling_factor": 50,
+    "issuance_ceiling_by_currency": {"USD": 20000},
+    "issuance_alert_fraction": "0.9",
 }
 
 

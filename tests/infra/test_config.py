@@ -9,6 +9,7 @@ import pytest
 from giftcard.settings import ENVIRONMENT
 from infra import PROJECT_ROOT
 from infra.config import (
+    FUNCTION_SCOPED_VARIABLES,
     SERVICE_SETTING_VARIABLES,
     STACK_OWNED_VARIABLES,
     StackConfig,
@@ -90,3 +91,40 @@ def test_docs_list_every_context_key() -> None:
     readme = (Path(PROJECT_ROOT) / "README.md").read_text()
     missing = [key for key in context_keys() if f"`{key}`" not in readme]
     assert missing == []
+
+
+def test_issuance_ceiling_settings_pass_through_validated() -> None:
+    config = config_from_context(
+        {
+            "issuance_ceiling_factor": "50",
+            "issuance_ceiling_by_currency": {"USD": 250000, "EUR": "200000.50"},
+            "issuance_alert_fraction": 0.9,
+        }
+    )
+    assert config.service_environment == {
+        "ISSUANCE_CEILING_FACTOR": "50",
+        "ISSUANCE_CEILING_BY_CURRENCY": "USD=250000,EUR=200000.50",
+        "ISSUANCE_ALERT_FRACTION": "0.9",
+    }
+    # Only the two functions that load money read them.
+    assert {FUNCTION_SCOPED_VARIABLES[v] for v in config.service_environment} == {
+        frozenset({"issue", "activate"})
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("issuance_ceiling_factor", 0),
+        ("issuance_ceiling_factor", "many"),
+        ("issuance_ceiling_by_currency", "USD"),
+        ("issuance_ceiling_by_currency", "USD=-5"),
+        ("issuance_ceiling_by_currency", "DOLLAR=5"),
+        ("issuance_alert_fraction", "1.5"),
+        ("issuance_alert_fraction", "0"),
+        ("issuance_alert_fraction", "most"),
+    ],
+)
+def test_bad_issuance_settings_fail_the_synth(key: str, value: object) -> None:
+    with pytest.raises(ValueError):
+        config_from_context({key: value})

@@ -203,6 +203,21 @@ def test_service_settings_from_context_reach_every_function(configured: Synth) -
         ] == {"Mode": "PassThrough"}
 
 
+def test_issuance_settings_reach_only_issue_and_activate(configured: Synth) -> None:
+    for name, construct in configured.stack.functions.by_name.items():
+        props = configured.json["Resources"][configured.logical_id(construct.function)]
+        env = props["Properties"]["Environment"]["Variables"]
+        issuance = {k: v for k, v in env.items() if k.startswith("ISSUANCE_")}
+        if name in ("issue", "activate"):
+            assert issuance == {
+                "ISSUANCE_CEILING_FACTOR": "50",
+                "ISSUANCE_CEILING_BY_CURRENCY": "USD=20000",
+                "ISSUANCE_ALERT_FRACTION": "0.9",
+            }
+        else:
+            assert issuance == {}, name
+
+
 def test_reservation_expiry_runs_every_15_minutes(synth: Synth) -> None:
     (rule,) = [r["Properties"] for r in synth.resources("AWS::Events::Rule").values()]
     assert rule["ScheduleExpression"] == "rate(15 minutes)"

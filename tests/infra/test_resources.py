@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from giftcard import table as schema
@@ -74,6 +75,61 @@ def test_secrets_are_generated_at_deploy_and_retained(synth: Synth) -> None:
     for secret in (api_keys, key_material):
         assert secret["DeletionPolicy"] == "Retain"
         assert "SecretString" not in secret["Properties"]  # nothing secret in the template
+
+
+def test_key_material_is_encrypted_with_its_own_rotating_key(synth: Synth) -> None:
+    secrets = synth.stack.secrets
+    key_id = synth.logical_id(secrets.key_material_key)
+    key = synth.json["Resources"][key_id]
+    secret = synth.json["Resources"][synth.logical_id(secrets.key_material)]["Properties"]
+    assert secret["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+    # The API key secret is not encrypted with it (the authorizer must not read key material).
+    api_keys = synth.json["Resources"][synth.logical_id(secrets.api_keys)]["Properties"]
+    assert "KmsKeyId" not in api_keys
+
+
+def test_only_the_key_material_readers_may_decrypt_it(synth: Synth) -> None:
+    key_id = synth.logical_id(synth.stack.secrets.key_material_key)
+    statements = synth.json["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    decrypters: list[Any] = []
+    for statement in statements:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        if statement["Principal"] == {
+            "AWS": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":iam::",
+                        {"Ref": "AWS::AccountId"},
+                        ":root",
+                    ],
+                ]
+            }
+        }:
+            continue  # the account's administrators: managing the key (README, Deploying)
+        assert actions == ["kms:Decrypt"] or actions == "kms:Decrypt"
+        assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
+            "Fn::Join": ["", ["secretsmanager.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
+        }
+        principals = statement["Principal"]["AWS"]
+        decrypters += principals if isinstance(principals, list) else [principals]
+    functions = synth.stack.functions.by_name.values()
+    readers = [
+        {"Fn::GetAtt": [synth.logical_id(f.role), "Arn"]}
+        for f in functions
+        if f.spec.reads_key_material
+    ]
+    assert sorted(map(json.dumps, decrypters)) == sorted(map(json.dumps, readers))
+    assert len(readers) == len(synth.stack.functions.by_name) - 1  # all but the authorizer
+    # No identity policy grants KMS use: the key policy is the one place that decides.
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        assert "kms:" not in json.dumps(policy["Properties"]["PolicyDocument"])
 
 
 # --- WAF -----------------------------------------------------------------------------------
@@ -175,8 +231,9 @@ def alarms(synth: Synth) -> dict[str, dict[str, Any]]:
 def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None:
     found = alarms(synth)
     functions = synth.stack.functions.by_name
-    # 2 API + 2 per function + expiry job not running + 2 table + PIN lockouts
-    assert len(found) == 2 + 2 * len(functions) + 1 + 2 + 1
+    # 2 API + 2 per function + expiry job not running + 2 table + 2 PIN lockouts + the 4 of
+    # test_hardening_alarms
+    assert len(found) == 2 + 2 * len(functions) + 1 + 2 + 2 + 4
     by_metric: dict[str, list[dict[str, Any]]] = {}
     for props in found.values():
         by_metric.setdefault(props.get("MetricName", "expression"), []).append(props)
@@ -197,7 +254,7 @@ def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None
     assert json.dumps(not_running["Dimensions"][0]["Value"]) == expiry
     assert not_running["TreatMissingData"] == "breaching"
 
-    (pin,) = by_metric["PinLockouts"]
+    pin = next(p for p in by_metric["PinLockouts"] if p["Period"] == 300)
     assert pin["Namespace"] == "GiftCards"
     assert pin["Dimensions"] == [{"Name": "service", "Value": "giftcard"}]
     assert pin["Threshold"] == 10
@@ -207,6 +264,45 @@ def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None
     assert "WriteThrottleEvents" in table_metrics
     assert "SystemErrors" in table_metrics
     assert len(by_metric["expression"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("metric", "period", "threshold"),
+    [
+        # slow, patient PIN guessing: lockouts summed over an hour (the spike alarm is 5 minutes)
+        ("PinLockouts", 3600, 20),
+        # any card hard-locked in a day
+        ("PinHardLocks", 86400, 1),
+        ("IdempotencyKeyReused", 900, 1),
+        ("IssuanceLimitReached", 300, 1),
+        ("IssuanceCeilingNear", 300, 1),
+    ],
+)
+def test_hardening_alarms(synth: Synth, metric: str, period: int, threshold: int) -> None:
+    topic_id, _ = only(synth, "AWS::SNS::Topic")
+    matching = [
+        props
+        for props in alarms(synth).values()
+        if props.get("MetricName") == metric and props["Period"] == period
+    ]
+    (props,) = matching
+    assert props["Namespace"] == "GiftCards"
+    assert props["Dimensions"] == [{"Name": "service", "Value": "giftcard"}]
+    assert props["Statistic"] == "Sum"
+    assert props["Threshold"] == threshold
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["EvaluationPeriods"] == 1
+    assert props["TreatMissingData"] == "notBreaching"
+    assert props["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_hourly_lockout_threshold_is_configurable(configured: Synth) -> None:
+    hourly = [
+        props
+        for props in alarms(configured).values()
+        if props.get("MetricName") == "PinLockouts" and props["Period"] == 3600
+    ]
+    assert [props["Threshold"] for props in hourly] == [5]
 
 
 def test_every_alarm_notifies_the_encrypted_topic(synth: Synth) -> None:

@@ -1,0 +1,261 @@
+"""Each role's `dynamodb:Attributes` list is exactly what its function's writes name.
+
+The repository's own write methods run against a recording client (no AWS, no moto): every
+PutItem and UpdateItem, alone or inside TransactWriteItems, is taken apart into the top-level
+attribute names it specifies (item keys, expression names, names written plainly in its update
+and condition expressions). A function whose writes name an attribute missing from its list would
+be refused by IAM in production; a list naming more than the writes lets the role write more than
+it needs. Both fail here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+
+from giftcard import table
+from giftcard.cards import OPTIMISTIC_CHARGE, Card, CardState, PinCharge
+from giftcard.repository import (
+    CardCheck,
+    CardCreate,
+    CardUpdate,
+    Instrument,
+    InstrumentWrite,
+    LedgerEntry,
+    Repository,
+    StoredRecord,
+    Write,
+    card_item,
+)
+from infra.functions import FUNCTIONS, WRITE_ACTIONS, WRITE_ATTRIBUTES, write_attributes
+from tests.infra.conftest import Synth
+from tests.infra.test_functions import _as_list, role_statements
+
+#: A token of an expression: placeholder sigil, word, and an opening parenthesis (a function).
+_TOKENS = re.compile(r"([#:]?)([A-Za-z_]\w*)(\s*\()?")
+_KEYWORDS = frozenset({"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN"})
+
+#: The daily issuance counter item written in issue's and activate's transactions (PK
+#: ISSUANCE#<CURRENCY>#<DAY>, SK ISSUANCE): its builder is not in the repository yet, so its
+#: attributes are stated here as the issue specifies them; run the builder once it lands.
+ISSUANCE_COUNTER = {"PK", "SK", "type", "issued", "updated_at", table.TTL_ATTRIBUTE}
+
+
+def names_in(operation: dict[str, Any]) -> set[str]:
+    """Top-level attribute names one Put/Update specifies."""
+    names = set(operation.get("Item", {})) | set(operation.get("Key", {}))
+    names |= set(operation.get("ExpressionAttributeNames", {}).values())
+    for expression in ("UpdateExpression", "ConditionExpression"):
+        for sigil, word, call in _TOKENS.findall(operation.get(expression, "")):
+            if not sigil and not call and word not in _KEYWORDS:
+                names.add(word)
+    return names
+
+
+class RecordingClient:
+    """Enough of a DynamoDB client for the repository's writes; remembers what they name."""
+
+    class exceptions:  # mirrors botocore's client.exceptions
+        class ConditionalCheckFailedException(Exception):
+            pass
+
+        class TransactionCanceledException(Exception):
+            pass
+
+    def __init__(self, stored: Card) -> None:
+        self.written: set[str] = set()
+        self._stored = stored
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.written |= names_in(kwargs)
+        return {"Attributes": Repository("t")._dump(card_item(self._stored))}
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        self.written |= names_in(kwargs)
+        return {}
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        for item in TransactItems:
+            for kind in ("Put", "Update"):  # a ConditionCheck writes nothing
+                if kind in item:
+                    self.written |= names_in(item[kind])
+        return {}
+
+
+CARD = Card(
+    lookup="lookup",
+    state=CardState.ACTIVE,
+    last4="1234",
+    currency="USD",
+    balance=5000,
+    held=100,
+    version=3,
+    pin_hash="hash",
+    pin_failures=1,
+    pin_locked_until=1,
+    pin_lockouts=1,
+    pin_hard_locked=True,
+    pin_charge="token",
+    created_at="2025-01-01T00:00:00.000000Z",
+    activated_at="2025-01-01T00:00:00.000000Z",
+    deactivated_at="2025-01-02T00:00:00.000000Z",
+    expires_at="2030-01-01T00:00:00.000000Z",
+    source="issued",
+)
+RECORD = StoredRecord("IDEM#x#y", 200, b"sealed", "params", 1, 2)
+ENTRY = LedgerEntry(
+    lookup="lookup",
+    kind="hold",
+    amount=-100,
+    currency="USD",
+    balance_before=5000,
+    balance_after=4900,
+    held_before=0,
+    held_after=100,
+    created_at="2025-01-01T00:00:00.000000Z",
+    record_pk="IDEM#x#y",
+    request_id="request",
+    key_id="key-1",
+    store_id="store",
+    instrument_id="instrument",
+)
+INSTRUMENT = Instrument(
+    instrument_id="instrument",
+    lookup="lookup",
+    currency="USD",
+    authorized=100,
+    captured=0,
+    refunded=0,
+    released=0,
+    version=1,
+    created_at="2025-01-01T00:00:00.000000Z",
+    expires_at=2,
+    account_id="account",
+    last4="1234",
+)
+
+
+def pin_checks(repository: Repository) -> None:
+    """prove_pin: the optimistic and the planned charge, a lock confirmed, a reset."""
+    repository.charge_pin_guess("lookup", OPTIMISTIC_CHARGE, "token", 1, 5)
+    planned = PinCharge(expect=(4, 0), failures=5, locked_until=9, lockouts=1, hard_locked=False)
+    repository.charge_pin_guess("lookup", planned, "token", 1, 5)
+    repository.confirm_pin_lock("lookup", "token")
+    repository.settle_pin("lookup")
+
+
+def issue(repository: Repository) -> None:
+    repository.commit(Write(RECORD, CardCreate(CARD, b"customer"), entries=[ENTRY]), 1)
+
+
+def activate(repository: Repository) -> None:
+    # As service.activate builds it: the card is updated without a read (state condition).
+    update = CardUpdate(
+        lookup="lookup",
+        set={
+            "state": CardState.ACTIVE,
+            "currency": "USD",
+            "balance": 5000,
+            "held": 0,
+            "activated_at": "now",
+            "expires_at": "later",
+        },
+        expect_states=(CardState.INACTIVE,),
+        allow_missing=True,
+        set_if_missing={
+            "type": "card",
+            "last4": "1234",
+            "created_at": "now",
+            "source": "registered",
+            "pin_failures": 0,
+            "pin_locked_until": 0,
+        },
+        customer_sealed=b"customer",
+    )
+    repository.commit(Write(RECORD, update, entries=[ENTRY]), 1)
+    repository.commit(Write(RECORD, CardCheck("lookup", 3)), 1)
+
+
+def deactivate(repository: Repository) -> None:
+    pin_checks(repository)
+    update = CardUpdate(
+        lookup="lookup",
+        set={"state": CardState.DEACTIVATED, "balance": 0, "deactivated_at": "now"},
+        expect_version=3,
+        reset_pin=True,
+    )
+    repository.commit(Write(RECORD, update, entries=[ENTRY]), 1)
+    repository.commit(Write(RECORD, CardCheck("lookup", 3)), 1)
+
+
+def redemption(*, reserve: bool) -> Callable[[Repository], None]:
+    def run(repository: Repository) -> None:
+        if reserve:
+            pin_checks(repository)
+        update = CardUpdate(
+            lookup="lookup", set={"balance": 1, "held": 2}, expect_version=3, reset_pin=reserve
+        )
+        created = InstrumentWrite(INSTRUMENT, expect_version=None if reserve else 1)
+        repository.commit(Write(RECORD, update, created, [ENTRY]), 1, open_shards=8)
+        repository.commit(Write(RECORD, CardCheck("lookup", 3)), 1)
+
+    return run
+
+
+WRITES: dict[str, tuple[Callable[[Repository], None], Iterable[str]]] = {
+    "balance": (pin_checks, ()),
+    "issue": (issue, ISSUANCE_COUNTER),
+    "activate": (activate, ISSUANCE_COUNTER),
+    "deactivate": (deactivate, ()),
+    "instrument_create": (redemption(reserve=True), ()),
+    "instrument_capture": (redemption(reserve=False), ()),
+    "instrument_refund": (redemption(reserve=False), ()),
+    "instrument_revoke": (redemption(reserve=False), ()),
+    "reservation_expiry": (redemption(reserve=False), ()),
+}
+
+
+def test_every_writing_function_is_covered() -> None:
+    writers = {s.name for s in FUNCTIONS if set(s.table_actions) & WRITE_ACTIONS}
+    assert set(WRITES) == writers == set(WRITE_ATTRIBUTES)
+
+
+@pytest.mark.parametrize("name", sorted(WRITES))
+def test_role_may_write_exactly_what_the_repository_writes(name: str) -> None:
+    run, extra = WRITES[name]
+    client = RecordingClient(CARD)
+    run(Repository("table", client=client))
+    written = client.written | set(extra)
+    assert written == set(write_attributes(name))
+
+
+def test_balance_may_not_put_items() -> None:
+    balance = next(s for s in FUNCTIONS if s.name == "balance")
+    assert "dynamodb:PutItem" not in balance.table_actions
+
+
+@pytest.mark.parametrize("name", sorted(WRITES))
+def test_write_statements_carry_the_attribute_condition(synth: Synth, name: str) -> None:
+    writes = [
+        s
+        for s in role_statements(synth, name)
+        if {a for a in _as_list(s["Action"]) if a in WRITE_ACTIONS}
+    ]
+    assert writes, name
+    for statement in writes:
+        # Only write actions: a read under this condition would be limited to these attributes.
+        assert set(_as_list(statement["Action"])) <= WRITE_ACTIONS
+        condition = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+        assert condition == write_attributes(name)
+        assert {"PK", "SK"} <= set(condition)
+
+
+def test_the_pin_role_cannot_write_money_and_redemption_cannot_write_pins() -> None:
+    # The point of the lists, spelled out for the two roles most exposed to callers.
+    assert not {"balance", "held", "state", "customer"} & set(write_attributes("balance"))
+    assert not {"pin_failures", "pin_hash", "pin_hard_locked"} & set(
+        write_attributes("instrument_capture")
+    )
