@@ -5,7 +5,6 @@ the alarm."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from giftcard import aws
+from tests.integration.test_idempotency import emitted_metrics
 from tests.support.calls import card_number, invoke, load_stock
 
 pytestmark = pytest.mark.usefixtures("ledger_checked")
@@ -28,19 +28,6 @@ def issue(services: Any, value: Any, currency: str = "USD", key: str | None = No
     if key is not None:
         body["idempotence_key"] = key
     return invoke("issue", body, services=services)
-
-
-def metrics_printed(capsys: pytest.CaptureFixture[str]) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for line in capsys.readouterr().out.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            record = json.loads(line)
-            for directive in record["_aws"]["CloudWatchMetrics"]:
-                for metric in directive["Metrics"]:
-                    value = record[metric["Name"]]
-                    values = value if isinstance(value, list) else [value]
-                    totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(values)
-    return totals
 
 
 @pytest.mark.parametrize("env", [CEILING])
@@ -94,13 +81,13 @@ def test_a_load_past_the_alert_level_is_counted_for_the_alarm(
 ) -> None:
     # Given the alert at 50 of a 100 ceiling
     assert issue(services, 40).status == 200
-    assert "IssuanceCeilingNear" not in metrics_printed(capsys)
+    assert "IssuanceCeilingNear" not in emitted_metrics(capsys)
     # When a load takes the day's total past 50, it succeeds and is counted for the alarm
     assert issue(services, 20).status == 200
-    assert metrics_printed(capsys).get("IssuanceCeilingNear") == 1
+    assert emitted_metrics(capsys).get("IssuanceCeilingNear") == 1
     # And a load refused by the ceiling is counted too
     assert issue(services, 50).error_code == "issuance_limit_reached"
-    assert metrics_printed(capsys).get("IssuanceLimitReached") == 1
+    assert emitted_metrics(capsys).get("IssuanceLimitReached") == 1
 
 
 @pytest.fixture
