@@ -45,7 +45,7 @@ MODULES = ("money", "cards", "auth", "keys", "jsonio", "models", "routes")
 #: writing to the first session's closed output.
 TESTS = ("tests/unit",)
 #: What the selected tests import besides ``giftcard`` (copied into the staged tree).
-ALSO_COPY = ("tests", "functions", "tools", "infra", "bench", "docs", "app.py")
+ALSO_COPY = ("tests", "functions", "tools", "infra", "bench", "docs", "app.py", "README.md")
 MAX_EQUIVALENT_SHARE = 0.10
 
 KILLED = {"killed", "caught by type check"}

@@ -4,16 +4,12 @@ The endpoint comes from the standard ``AWS_ENDPOINT_URL`` variables (the local r
 moto). DynamoDB calls are not retried by botocore: the service's own bounded, jittered retry loop
 decides (it must re-read state between attempts), and every call we make is one round trip.
 
-Creating a client, botocore checks that the service exists by listing every service it has data
-for: a walk of its ~420 model folders, once for the service model and once for the endpoint
-rules, ~11 ms of every cold start (boto/botocore#3687 drops it upstream). The session's data
-loader here checks the requested service's own folder instead; a name it does not find still
-gets botocore's full check and its ``UnknownServiceError``. Same models, same clients.
+The session's data loader is tuned for cold starts (``giftcard.coldstart.tune_loader``): same
+models, same clients.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 from typing import Any
 
@@ -60,46 +56,9 @@ def reset_clients() -> None:
 def _new_session() -> Any:
     import boto3
     import botocore.session
-    from botocore.loaders import Loader
+
+    from giftcard.coldstart import tune_loader
 
     core = botocore.session.get_session()
-    loader = core.get_component("data_loader")
-    if type(loader) is Loader:  # botocore's own (tests share one across sessions)
-        loader.__class__ = _direct_loader()
+    tune_loader(core)
     return boto3.session.Session(botocore_session=core)
-
-
-#: The service whose model is being loaded, per thread (see ``_direct_loader``).
-_loading = threading.local()
-
-
-@functools.cache
-def _direct_loader() -> type:
-    from botocore.loaders import Loader
-
-    class DirectLoader(Loader):
-        """botocore's loader; ``load_service_model`` checks only the requested service."""
-
-        def load_service_model(
-            self, service_name: str, type_name: str, api_version: Any = None
-        ) -> Any:
-            outer = getattr(_loading, "service", None)
-            _loading.service = service_name
-            try:
-                return super().load_service_model(service_name, type_name, api_version)
-            finally:
-                _loading.service = outer
-
-        def list_available_services(self, type_name: str) -> Any:
-            # Called by load_service_model only to check that the service exists.
-            service = getattr(_loading, "service", None)
-            if service is not None:
-                try:
-                    found = bool(self.list_api_versions(service, type_name))  # its folder only
-                except Exception:  # not there (or a botocore that differs): the full check
-                    found = False
-                if found:
-                    return [service]
-            return super().list_available_services(type_name)
-
-    return DirectLoader

@@ -67,3 +67,47 @@ def test_an_unknown_service_still_gets_botocores_error(
     with pytest.raises(UnknownServiceError, match="Valid service names are"):
         aws.client("no-such-service")
     assert scans == ["service-2"]  # the full list, for the message
+
+
+# The one switch of the cold-start measures (giftcard.coldstart) --------------------------------
+
+_PROBE = (
+    "import gc, giftcard, botocore.session\n"
+    "from giftcard import coldstart\n"
+    "core = botocore.session.get_session()\n"
+    "coldstart.tune_loader(core)\n"
+    "import os\n"
+    "print(gc.isenabled(), type(core.get_component('data_loader')).__name__,"
+    " os.environ.get('PYDANTIC_DISABLE_PLUGINS'))\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("switch", "expected"),
+    [
+        (None, "False DirectLoader __all__"),
+        ("1", "False DirectLoader __all__"),
+        ("0", "True Loader None"),
+    ],
+)
+def test_one_switch_turns_every_cold_start_measure_on_or_off(
+    switch: str | None, expected: str
+) -> None:
+    # Given a process that looks like a Lambda (the runtime sets AWS_LAMBDA_FUNCTION_NAME)
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env.update(AWS_LAMBDA_FUNCTION_NAME="probe", PYTHONPATH=str(root / "shared"))
+    env.pop("GIFTCARD_COLD_START_TUNING", None)
+    if switch is not None:
+        env["GIFTCARD_COLD_START_TUNING"] = switch
+    # When giftcard is imported and a botocore session is tuned
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    # Then the GC pause, the loader and the plugin scan skip are all on, or all off
+    assert out == expected
