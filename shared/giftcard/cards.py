@@ -169,3 +169,33 @@ def plan_pin_charge(
         hard_locked=lockouts >= HARD_LOCK_AFTER,
         locks=True,
     )
+
+
+# Financial instruments ----------
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A financial instrument: money reserved on a card by NewStore's payment flow."""
+
+    instrument_id: str
+    lookup: str
+    currency: str
+    authorized: int
+    captured: int
+    refunded: int
+    released: int
+    version: int
+    created_at: str
+    expires_at: int  # epoch seconds
+    account_id: str = ""
+    last4: str = ""
+
+    @property
+    def reserved(self) -> int:
+        """Still reserved: capturable."""
+        return self.authorized - self.captured - self.released
+
+    @property
+    def refundable(self) -> int:
+        return self.captured - self.refunded

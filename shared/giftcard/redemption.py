@@ -36,7 +36,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from giftcard import money, table
-from giftcard.cards import Card, CardState
+from giftcard.cards import Card, CardState, Instrument
 from giftcard.clock import Instant
 from giftcard.errors import (
     AmountOutOfRange,
@@ -57,15 +57,6 @@ from giftcard.models import (
     TransactionsResponse,
 )
 from giftcard.observability import RESERVATIONS_EXPIRED, logger, metrics
-from giftcard.repository import (
-    CardCheck,
-    CardUpdate,
-    Instrument,
-    InstrumentConflict,
-    InstrumentWrite,
-    StoredRecord,
-    Write,
-)
 from giftcard.service import (
     Call,
     Idempotency,
@@ -76,6 +67,14 @@ from giftcard.service import (
     with_retries,
 )
 from giftcard.settings import Settings
+from giftcard.writes import (
+    CardCheck,
+    CardUpdate,
+    InstrumentConflict,
+    InstrumentWrite,
+    StoredRecord,
+    Write,
+)
 
 #: Idempotency scopes (one per operation) and the expiry job's own.
 CREATE = "instrument_create"
@@ -217,8 +216,9 @@ def _commit(
     write = Write(
         card=CardUpdate(
             lookup=card.lookup,
-            set={"balance": balance_after, "held": held_after},
             expect_version=card.version,
+            balance=balance_after,
+            held=held_after,
         ),
         instrument=InstrumentWrite(after, expect_version=before.version),
         entries=[ledger],
@@ -331,11 +331,9 @@ def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
         )
         update = CardUpdate(
             lookup=lookup,
-            set={
-                "balance": card.balance - reserved,
-                "held": card.held + reserved,
-            },
             expect_version=card.version,
+            balance=card.balance - reserved,
+            held=card.held + reserved,
             reset_pin=proof is not None and proof.charged,
         )
         result = idempotency.commit(

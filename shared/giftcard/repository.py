@@ -1,39 +1,59 @@
-"""All DynamoDB access: the one module that knows items, keys and expressions.
+"""All DynamoDB access: the one module that talks to the table.
 
 The domain calls this interface and tests fake or count it. Every mutation is one
 ``TransactWriteItems``: the idempotency record, the card (and the financial instrument, for
 redemption) and immutable ledger entries commit together or not at all. Conditions do the
 checking; a failed condition comes back with the stored item (``ALL_OLD``) so the caller can
-decide without another read.
+decide without another read. Items are built and read by ``giftcard.items``; what is written
+is described by ``giftcard.writes``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import uuid
-import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from giftcard import table
-from giftcard.cards import Card, CardState, PinCharge
-
-CARD_SK = "CARD"
-RECORD_SK = "IDEM"
-ENTRY_PREFIX = "ENTRY#"
-INSTRUMENT_PREFIX = "INSTR#"
-ISSUANCE_PREFIX = "ISSUANCE#"
-ISSUANCE_SK = "ISSUANCE"
-#: Daily issuance counters are kept this long (then TTL cleanup may delete them).
-ISSUANCE_RETENTION_SECONDS = 400 * 86400
-
-#: Idempotency records outlive their expiry by this long before TTL cleanup may delete them
-#: (expiry itself is decided in code; TTL deletion is only housekeeping and may lag for days).
-TTL_SLACK_SECONDS = 86400
-
-#: DynamoDB's limit of items in one TransactWriteItems.
-TRANSACTION_ITEMS = 100
+from giftcard.cards import Card, Instrument, PinCharge
+from giftcard.items import (
+    CARD_SK,
+    ENTRY_PREFIX,
+    INSTRUMENT_PREFIX,
+    ISSUANCE_RETENTION_SECONDS,
+    ISSUANCE_SK,
+    PIN_RESET,
+    RECORD_SK,
+    TRANSACTION_ITEMS,
+    card_from_item,
+    card_item,
+    card_pk,
+    card_update_fields,
+    entry_from_item,
+    entry_item,
+    instrument_from_item,
+    instrument_item,
+    instrument_pk,
+    record_from_item,
+    record_item,
+)
+from giftcard.writes import (
+    ISSUANCE_PREFIX,
+    CardCheck,
+    CardConflict,
+    CardCreate,
+    CardUpdate,
+    InstrumentConflict,
+    InstrumentWrite,
+    IssuanceCharge,
+    IssuanceExceeded,
+    LedgerEntry,
+    RecordExists,
+    StorageBusy,
+    StorageUnreachable,
+    StoredRecord,
+    Write,
+)
 
 # Error codes that mean "the store is busy right now; nothing was committed; try again".
 _BUSY_CODES = frozenset(
@@ -55,357 +75,6 @@ _BUSY_REASONS = frozenset(
         "InternalServerError",
     }
 )
-
-
-def card_pk(lookup: str) -> str:
-    return f"CARD#{lookup}"
-
-
-def record_pk(endpoint: str, key_hash: str) -> str:
-    return f"IDEM#{endpoint}#{key_hash}"
-
-
-def instrument_pk(instrument_id: str) -> str:
-    return f"{INSTRUMENT_PREFIX}{instrument_id}"
-
-
-# What the domain hands in and gets back ----------
-
-
-@dataclass(frozen=True)
-class StoredRecord:
-    """A completed response under an idempotency key (body sealed): written with the effect it
-    answers, read back to replay it."""
-
-    pk: str
-    status: int
-    body_sealed: bytes
-    params_hash: str
-    created_at: int
-    expires_at: int
-
-    def live(self, now_epoch: int) -> bool:
-        return self.expires_at >= now_epoch
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """Immutable. ``amount`` is the change of the card's value (spendable + held);
-    ``balance_*`` is the spendable balance, ``held_*`` the reserved amount."""
-
-    lookup: str
-    kind: str
-    amount: int
-    currency: str
-    balance_before: int
-    balance_after: int
-    held_before: int
-    held_after: int
-    created_at: str  # ISO 8601, microseconds
-    record_pk: str
-    request_id: str = ""
-    key_id: str = ""
-    store_id: str = ""
-    instrument_id: str = ""
-    entry_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    @property
-    def sk(self) -> str:
-        return f"{ENTRY_PREFIX}{self.created_at}#{self.entry_id}"
-
-
-@dataclass(frozen=True)
-class CardCreate:
-    """A new card; fails if the number (its lookup) exists."""
-
-    card: Card
-    customer_sealed: bytes | None = None
-
-
-@dataclass(frozen=True)
-class CardUpdate:
-    """Change a card whose state is as read (``expect_version``) or, when the caller did not read
-    it, whose state is one of ``expect_states`` (``allow_missing``: create it if absent)."""
-
-    lookup: str
-    set: dict[str, Any]
-    expect_version: int | None = None
-    expect_states: tuple[CardState, ...] = ()
-    allow_missing: bool = False
-    set_if_missing: dict[str, Any] = field(default_factory=dict)
-    customer_sealed: bytes | None = None
-    #: A right PIN was proven: reset the guess window, the lock and the lockout streak.
-    reset_pin: bool = False
-
-
-@dataclass(frozen=True)
-class CardCheck:
-    """Only assert the card is still as read (``None``: still absent)."""
-
-    lookup: str
-    expect_version: int | None
-
-
-@dataclass(frozen=True)
-class Instrument:
-    """A financial instrument: money reserved on a card by NewStore's payment flow."""
-
-    instrument_id: str
-    lookup: str
-    currency: str
-    authorized: int
-    captured: int
-    refunded: int
-    released: int
-    version: int
-    created_at: str
-    expires_at: int  # epoch seconds
-    account_id: str = ""
-    last4: str = ""
-
-    @property
-    def reserved(self) -> int:
-        """Still reserved: capturable."""
-        return self.authorized - self.captured - self.released
-
-    @property
-    def refundable(self) -> int:
-        return self.captured - self.refunded
-
-
-@dataclass(frozen=True)
-class InstrumentWrite:
-    """Create (``expect_version`` None) or update an instrument as read."""
-
-    instrument: Instrument
-    expect_version: int | None
-
-
-@dataclass(frozen=True)
-class IssuanceCharge:
-    """Value loaded onto cards of one currency on one UTC day, counted against a ceiling: the
-    day's total may not pass ``limit`` (minor units) with this ``amount`` added."""
-
-    currency: str
-    day: str  # YYYY-MM-DD, UTC
-    amount: int
-    limit: int
-    at: int  # epoch seconds
-
-    @property
-    def pk(self) -> str:
-        return f"{ISSUANCE_PREFIX}{self.currency}#{self.day}"
-
-
-@dataclass(frozen=True)
-class Write:
-    """Everything one request commits, in one transaction."""
-
-    record: StoredRecord | None = None
-    card: CardCreate | CardUpdate | CardCheck | None = None
-    instrument: InstrumentWrite | None = None
-    entries: Sequence[LedgerEntry] = ()
-    issuance: IssuanceCharge | None = None
-
-
-# What can go wrong ----------
-
-
-class StorageBusy(Exception):
-    """Throttled, conflicting or unreachable: nothing was committed as far as we know; retry."""
-
-
-class StorageUnreachable(StorageBusy):
-    """No answer (timeout, dropped connection): the write may have been committed."""
-
-
-class RecordExists(Exception):
-    def __init__(self, record: StoredRecord) -> None:
-        super().__init__("idempotency record exists")
-        self.record = record
-
-
-class CardConflict(Exception):
-    """The card is not as expected; ``card`` is what is stored now (None: absent)."""
-
-    def __init__(self, card: Card | None) -> None:
-        super().__init__("card condition failed")
-        self.card = card
-
-
-class IssuanceExceeded(Exception):
-    """The day's issuance counter would pass its limit; ``issued`` is the day's total so far."""
-
-    def __init__(self, issued: int) -> None:
-        super().__init__("issuance limit")
-        self.issued = issued
-
-
-class InstrumentConflict(Exception):
-    def __init__(self, instrument: Instrument | None) -> None:
-        super().__init__("instrument condition failed")
-        self.instrument = instrument
-
-
-# Item <-> record conversion ----------------------------------------------------------------------
-
-_CARD_FIELDS = (
-    "state",
-    "last4",
-    "currency",
-    "balance",
-    "held",
-    "version",
-    "pin_hash",
-    "pin_failures",
-    "pin_locked_until",
-    "pin_lockouts",
-    "pin_hard_locked",
-    "pin_charge",
-    "created_at",
-    "activated_at",
-    "deactivated_at",
-    "expires_at",
-    "source",
-)
-_INT_FIELDS = frozenset(
-    {"balance", "held", "version", "pin_failures", "pin_locked_until", "pin_lockouts"}
-)
-#: The PIN fields a right PIN resets (window, lock, lockout streak).
-PIN_RESET: dict[str, Any] = {
-    "pin_failures": 0,
-    "pin_locked_until": 0,
-    "pin_lockouts": 0,
-    "pin_hard_locked": False,
-}
-
-
-def card_item(card: Card, customer_sealed: bytes | None = None) -> dict[str, Any]:
-    item: dict[str, Any] = {"PK": card_pk(card.lookup), "SK": CARD_SK, "type": "card"}
-    for name in _CARD_FIELDS:
-        value = getattr(card, name)
-        if value is not None and value != "":
-            item[name] = str(value) if name == "state" else value
-    if customer_sealed:
-        item["customer"] = customer_sealed
-    return item
-
-
-def card_from_item(item: dict[str, Any]) -> Card:
-    values: dict[str, Any] = {"lookup": item["PK"].removeprefix("CARD#")}
-    for name in _CARD_FIELDS:
-        if name in item:
-            values[name] = int(item[name]) if name in _INT_FIELDS else item[name]
-    values["state"] = CardState(values["state"])
-    return Card(**values)
-
-
-def entry_item(entry: LedgerEntry) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "PK": card_pk(entry.lookup),
-        "SK": entry.sk,
-        "type": "entry",
-        "kind": entry.kind,
-        "amount": entry.amount,
-        "currency": entry.currency,
-        "balance_before": entry.balance_before,
-        "balance_after": entry.balance_after,
-        "held_before": entry.held_before,
-        "held_after": entry.held_after,
-        "created_at": entry.created_at,
-        "record": entry.record_pk,
-    }
-    for name in ("request_id", "key_id", "store_id", "instrument_id"):
-        value = getattr(entry, name)
-        if value:
-            item[name] = value
-    return item
-
-
-def entry_from_item(item: dict[str, Any]) -> LedgerEntry:
-    created_at, _, entry_id = item["SK"].removeprefix(ENTRY_PREFIX).rpartition("#")
-    return LedgerEntry(
-        lookup=item["PK"].removeprefix("CARD#"),
-        kind=item["kind"],
-        amount=int(item["amount"]),
-        currency=item["currency"],
-        balance_before=int(item["balance_before"]),
-        balance_after=int(item["balance_after"]),
-        held_before=int(item["held_before"]),
-        held_after=int(item["held_after"]),
-        created_at=created_at,
-        record_pk=item.get("record", ""),
-        request_id=item.get("request_id", ""),
-        key_id=item.get("key_id", ""),
-        store_id=item.get("store_id", ""),
-        instrument_id=item.get("instrument_id", ""),
-        entry_id=entry_id,
-    )
-
-
-def record_item(record: StoredRecord) -> dict[str, Any]:
-    return {
-        "PK": record.pk,
-        "SK": RECORD_SK,
-        "type": "record",
-        "status": record.status,
-        "body": record.body_sealed,
-        "params": record.params_hash,
-        "created_at": record.created_at,
-        "expires_at": record.expires_at,
-        table.TTL_ATTRIBUTE: record.expires_at + TTL_SLACK_SECONDS,
-    }
-
-
-def record_from_item(item: dict[str, Any]) -> StoredRecord:
-    body = item["body"]
-    return StoredRecord(
-        pk=item["PK"],
-        status=int(item["status"]),
-        body_sealed=bytes(body.value if hasattr(body, "value") else body),
-        params_hash=item["params"],
-        created_at=int(item["created_at"]),
-        expires_at=int(item["expires_at"]),
-    )
-
-
-_INSTRUMENT_INT_FIELDS = ("authorized", "captured", "refunded", "released", "version", "expires_at")
-
-
-def instrument_item(instrument: Instrument, open_shards: int) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "PK": instrument_pk(instrument.instrument_id),
-        "SK": "INSTRUMENT",
-        "type": "instrument",
-        "card": instrument.lookup,
-        "currency": instrument.currency,
-        "created_at": instrument.created_at,
-        "account_id": instrument.account_id,
-        "last4": instrument.last4,
-    }
-    for name in _INSTRUMENT_INT_FIELDS:
-        item[name] = getattr(instrument, name)
-    if instrument.reserved > 0:
-        # Sparse index entry: only instruments still holding money are found by the expiry job.
-        shard = zlib.crc32(instrument.instrument_id.encode()) % open_shards
-        item[table.OPEN_RESERVATIONS_PK] = f"OPEN#{shard}"
-        item[table.OPEN_RESERVATIONS_SK] = (
-            f"{instrument.expires_at:012d}#{instrument.instrument_id}"
-        )
-    return item
-
-
-def instrument_from_item(item: dict[str, Any]) -> Instrument:
-    values = {name: int(item[name]) for name in _INSTRUMENT_INT_FIELDS}
-    return Instrument(
-        instrument_id=item["PK"].removeprefix(INSTRUMENT_PREFIX),
-        lookup=item["card"],
-        currency=item["currency"],
-        created_at=item["created_at"],
-        account_id=item.get("account_id", ""),
-        last4=item.get("last4", ""),
-        **values,
-    )
 
 
 # The repository ----------
@@ -817,30 +486,24 @@ class Repository:
                 operation["ExpressionAttributeValues"] = self._values(values)
             return {"ConditionCheck": operation}
         assignments = []
-        fields = dict(change.set)
-        if change.customer_sealed:
-            fields["customer"] = change.customer_sealed
+        fields, if_missing, removed = card_update_fields(change)
         for index, (name, value) in enumerate(fields.items()):
             names[f"#f{index}"] = name
-            values[f":f{index}"] = str(value) if isinstance(value, CardState) else value
+            values[f":f{index}"] = value
             assignments.append(f"#f{index} = :f{index}")
-        for index, (name, value) in enumerate(change.set_if_missing.items()):
+        for index, (name, value) in enumerate(if_missing.items()):
             names[f"#m{index}"] = name
             values[f":m{index}"] = value
             assignments.append(f"#m{index} = if_not_exists(#m{index}, :m{index})")
-        if change.reset_pin:
-            for index, (name, value) in enumerate(PIN_RESET.items()):
-                names[f"#p{index}"] = name
-                values[f":p{index}"] = value
-                assignments.append(f"#p{index} = :p{index}")
         names["#version"] = "version"
         values[":one"] = 1
         values[":zero"] = 0
         assignments.append("#version = if_not_exists(#version, :zero) + :one")
         update = "SET " + ", ".join(assignments)
-        if change.reset_pin:
-            names["#charge"] = "pin_charge"
-            update += " REMOVE #charge"
+        for index, name in enumerate(removed):
+            names[f"#r{index}"] = name
+        if removed:
+            update += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(removed)))
         return {
             "Update": {
                 "TableName": self.table_name,

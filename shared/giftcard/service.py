@@ -51,6 +51,7 @@ from giftcard.errors import (
     RetryError,
     reply_for,
 )
+from giftcard.items import card_pk, record_pk
 from giftcard.jsonio import dumps
 from giftcard.keys import CLIENT, INTERNAL, KeyMaterial, idempotency_key_hash
 from giftcard.models import (
@@ -79,24 +80,23 @@ from giftcard.observability import (
     logger,
     metrics,
 )
-from giftcard.repository import (
+from giftcard.repository import Repository
+from giftcard.settings import Settings
+from giftcard.writes import (
     CardCheck,
     CardConflict,
     CardCreate,
+    CardRegistration,
     CardUpdate,
     InstrumentConflict,
     IssuanceCharge,
     IssuanceExceeded,
     LedgerEntry,
     RecordExists,
-    Repository,
     StorageBusy,
     StoredRecord,
     Write,
-    card_pk,
-    record_pk,
 )
-from giftcard.settings import Settings
 
 T = TypeVar("T")
 
@@ -625,24 +625,15 @@ def activate(request: ActivateRequest, call: Call) -> Reply:
         inactive = Card(lookup=lookup, state=CardState.INACTIVE, last4=last4(number))
         update = CardUpdate(
             lookup=lookup,
-            set={
-                "state": CardState.ACTIVE,
-                "currency": currency,
-                "balance": amount,
-                "held": 0,
-                "activated_at": now.iso,
-                **({"expires_at": exp} if (exp := _expiry(call, now)) else {}),
-            },
             expect_states=(CardState.INACTIVE,),
             allow_missing=settings.register_unknown_on_activation,
-            set_if_missing={
-                "type": "card",
-                "last4": last4(number),
-                "created_at": now.iso,
-                "source": "registered",
-                "pin_failures": 0,
-                "pin_locked_until": 0,
-            },
+            registration=CardRegistration(last4=last4(number), created_at=now.iso),
+            state=CardState.ACTIVE,
+            currency=currency,
+            balance=amount,
+            held=0,
+            activated_at=now.iso,
+            expires_at=_expiry(call, now),
             customer_sealed=_seal_customer(call, lookup, request.customer),
         )
         activation = entry(
@@ -733,12 +724,10 @@ def deactivate(request: DeactivateRequest, call: Call) -> Reply:
         )
         update = CardUpdate(
             lookup=lookup,
-            set={
-                "state": CardState.DEACTIVATED,
-                "balance": 0,
-                "deactivated_at": now.iso,
-            },
             expect_version=card.version,
+            state=CardState.DEACTIVATED,
+            balance=0,
+            deactivated_at=now.iso,
             reset_pin=proof is not None and proof.charged,
         )
         result = idempotency.commit(answer, Write(card=update, entries=[void]))

@@ -16,7 +16,7 @@ import pytest
 
 from functions.reservation_expiry.handler import lambda_handler as expiry_handler
 from giftcard.clock import FixedClock
-from giftcard.repository import RECORD_SK
+from giftcard.items import RECORD_SK
 from tests.support.calls import CapturedLogs, card_number, invoke, load_stock
 from tests.support.events import LambdaContext
 

@@ -24,12 +24,14 @@ from functions.instrument_create.handler import lambda_handler as create_handler
 from functions.instrument_refund.handler import lambda_handler as refund_handler
 from functions.instrument_revoke.handler import lambda_handler as revoke_handler
 from functions.issue.handler import lambda_handler as issue_handler
-from giftcard.cards import Card, luhn_check_digit
+from giftcard.cards import Card, Instrument, luhn_check_digit
 from giftcard.clock import FixedClock
 from giftcard.http import Services
+from giftcard.items import instrument_from_item
 from giftcard.jsonio import dumps, loads
-from giftcard.repository import Instrument, LedgerEntry, Repository, instrument_from_item
+from giftcard.repository import Repository
 from giftcard.settings import get_settings
+from giftcard.writes import LedgerEntry
 from tests.support.aws import TABLE, offline_aws
 from tests.support.calls import DynamoCalls
 from tests.support.events import LambdaContext, proxy_event

@@ -11,7 +11,7 @@ import pytest
 
 from functions.reservation_expiry.handler import ReservationExpiryIncomplete, lambda_handler
 from giftcard import aws, redemption
-from giftcard.repository import CARD_SK, card_pk
+from giftcard.items import CARD_SK, card_pk
 from tests.integration.test_redemption import WEEK, Api, make_api
 from tests.support.aws import TABLE, offline_aws
 from tests.support.calls import DynamoCalls

@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 
 from giftcard.cards import Card
 from giftcard.keys import KeyMaterial
-from giftcard.repository import LedgerEntry, Repository
+from giftcard.repository import Repository
 from giftcard.settings import Settings
+from giftcard.writes import LedgerEntry
 from tests.reliability.leaks import leaks
 from tests.support.calls import SECRETS, Secrets, to_json
 from tests.support.local_server import LocalApi

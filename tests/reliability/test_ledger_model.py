@@ -36,7 +36,7 @@ from hypothesis.stateful import (
 
 from giftcard import aws
 from giftcard.cards import STATE_ORDER, CardState, luhn_valid
-from giftcard.repository import (
+from giftcard.items import (
     INSTRUMENT_PREFIX,
     card_from_item,
     card_pk,

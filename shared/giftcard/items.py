@@ -1,0 +1,233 @@
+"""The table's items: key builders and the mapping between items and the domain's values.
+
+One table holds cards, their ledger entries, idempotency records, financial instruments and the
+daily issuance counters (``design.md``, "Data model"). Only this module spells attribute names.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from giftcard import table
+from giftcard.cards import Card, CardState, Instrument
+from giftcard.writes import (
+    ENTRY_PREFIX,
+    CardUpdate,
+    LedgerEntry,
+    StoredRecord,
+)
+
+CARD_SK = "CARD"
+RECORD_SK = "IDEM"
+INSTRUMENT_PREFIX = "INSTR#"
+ISSUANCE_SK = "ISSUANCE"
+#: Daily issuance counters are kept this long (then TTL cleanup may delete them).
+ISSUANCE_RETENTION_SECONDS = 400 * 86400
+
+#: Idempotency records outlive their expiry by this long before TTL cleanup may delete them
+#: (expiry itself is decided in code; TTL deletion is only housekeeping and may lag for days).
+TTL_SLACK_SECONDS = 86400
+
+#: DynamoDB's limit of items in one TransactWriteItems.
+TRANSACTION_ITEMS = 100
+
+
+def card_pk(lookup: str) -> str:
+    return f"CARD#{lookup}"
+
+
+def record_pk(endpoint: str, key_hash: str) -> str:
+    return f"IDEM#{endpoint}#{key_hash}"
+
+
+def instrument_pk(instrument_id: str) -> str:
+    return f"{INSTRUMENT_PREFIX}{instrument_id}"
+
+
+# Item <-> record conversion ----------------------------------------------------------------------
+
+_CARD_FIELDS = (
+    "state",
+    "last4",
+    "currency",
+    "balance",
+    "held",
+    "version",
+    "pin_hash",
+    "pin_failures",
+    "pin_locked_until",
+    "pin_lockouts",
+    "pin_hard_locked",
+    "pin_charge",
+    "created_at",
+    "activated_at",
+    "deactivated_at",
+    "expires_at",
+    "source",
+)
+_INT_FIELDS = frozenset(
+    {"balance", "held", "version", "pin_failures", "pin_locked_until", "pin_lockouts"}
+)
+#: The PIN fields a right PIN resets (window, lock, lockout streak).
+PIN_RESET: dict[str, Any] = {
+    "pin_failures": 0,
+    "pin_locked_until": 0,
+    "pin_lockouts": 0,
+    "pin_hard_locked": False,
+}
+
+
+def card_item(card: Card, customer_sealed: bytes | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"PK": card_pk(card.lookup), "SK": CARD_SK, "type": "card"}
+    for name in _CARD_FIELDS:
+        value = getattr(card, name)
+        if value is not None and value != "":
+            item[name] = str(value) if name == "state" else value
+    if customer_sealed:
+        item["customer"] = customer_sealed
+    return item
+
+
+def card_from_item(item: dict[str, Any]) -> Card:
+    values: dict[str, Any] = {"lookup": item["PK"].removeprefix("CARD#")}
+    for name in _CARD_FIELDS:
+        if name in item:
+            values[name] = int(item[name]) if name in _INT_FIELDS else item[name]
+    values["state"] = CardState(values["state"])
+    return Card(**values)
+
+
+def entry_item(entry: LedgerEntry) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "PK": card_pk(entry.lookup),
+        "SK": entry.sk,
+        "type": "entry",
+        "kind": entry.kind,
+        "amount": entry.amount,
+        "currency": entry.currency,
+        "balance_before": entry.balance_before,
+        "balance_after": entry.balance_after,
+        "held_before": entry.held_before,
+        "held_after": entry.held_after,
+        "created_at": entry.created_at,
+        "record": entry.record_pk,
+    }
+    for name in ("request_id", "key_id", "store_id", "instrument_id"):
+        value = getattr(entry, name)
+        if value:
+            item[name] = value
+    return item
+
+
+def entry_from_item(item: dict[str, Any]) -> LedgerEntry:
+    created_at, _, entry_id = item["SK"].removeprefix(ENTRY_PREFIX).rpartition("#")
+    return LedgerEntry(
+        lookup=item["PK"].removeprefix("CARD#"),
+        kind=item["kind"],
+        amount=int(item["amount"]),
+        currency=item["currency"],
+        balance_before=int(item["balance_before"]),
+        balance_after=int(item["balance_after"]),
+        held_before=int(item["held_before"]),
+        held_after=int(item["held_after"]),
+        created_at=created_at,
+        record_pk=item.get("record", ""),
+        request_id=item.get("request_id", ""),
+        key_id=item.get("key_id", ""),
+        store_id=item.get("store_id", ""),
+        instrument_id=item.get("instrument_id", ""),
+        entry_id=entry_id,
+    )
+
+
+def record_item(record: StoredRecord) -> dict[str, Any]:
+    return {
+        "PK": record.pk,
+        "SK": RECORD_SK,
+        "type": "record",
+        "status": record.status,
+        "body": record.body_sealed,
+        "params": record.params_hash,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        table.TTL_ATTRIBUTE: record.expires_at + TTL_SLACK_SECONDS,
+    }
+
+
+def record_from_item(item: dict[str, Any]) -> StoredRecord:
+    body = item["body"]
+    return StoredRecord(
+        pk=item["PK"],
+        status=int(item["status"]),
+        body_sealed=bytes(body.value if hasattr(body, "value") else body),
+        params_hash=item["params"],
+        created_at=int(item["created_at"]),
+        expires_at=int(item["expires_at"]),
+    )
+
+
+_INSTRUMENT_INT_FIELDS = ("authorized", "captured", "refunded", "released", "version", "expires_at")
+
+
+def instrument_item(instrument: Instrument, open_shards: int) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "PK": instrument_pk(instrument.instrument_id),
+        "SK": "INSTRUMENT",
+        "type": "instrument",
+        "card": instrument.lookup,
+        "currency": instrument.currency,
+        "created_at": instrument.created_at,
+        "account_id": instrument.account_id,
+        "last4": instrument.last4,
+    }
+    for name in _INSTRUMENT_INT_FIELDS:
+        item[name] = getattr(instrument, name)
+    if instrument.reserved > 0:
+        # Sparse index entry: only instruments still holding money are found by the expiry job.
+        shard = zlib.crc32(instrument.instrument_id.encode()) % open_shards
+        item[table.OPEN_RESERVATIONS_PK] = f"OPEN#{shard}"
+        item[table.OPEN_RESERVATIONS_SK] = (
+            f"{instrument.expires_at:012d}#{instrument.instrument_id}"
+        )
+    return item
+
+
+def instrument_from_item(item: dict[str, Any]) -> Instrument:
+    values = {name: int(item[name]) for name in _INSTRUMENT_INT_FIELDS}
+    return Instrument(
+        instrument_id=item["PK"].removeprefix(INSTRUMENT_PREFIX),
+        lookup=item["card"],
+        currency=item["currency"],
+        created_at=item["created_at"],
+        account_id=item.get("account_id", ""),
+        last4=item.get("last4", ""),
+        **values,
+    )
+
+
+def card_update_fields(
+    change: CardUpdate,
+) -> tuple[dict[str, Any], dict[str, Any], tuple[str, ...]]:
+    """(set, set only if the card is new, remove) of a card update, by attribute name."""
+    fields: dict[str, Any] = {
+        name: str(value) if isinstance(value, CardState) else value
+        for name, value in change.changes().items()
+    }
+    if change.customer_sealed:
+        fields["customer"] = change.customer_sealed
+    removed: tuple[str, ...] = ()
+    if change.reset_pin:
+        fields.update(PIN_RESET)
+        removed = ("pin_charge",)
+    if_missing: dict[str, Any] = {}
+    if change.registration is not None:
+        if_missing = {
+            "type": "card",
+            "last4": change.registration.last4,
+            "created_at": change.registration.created_at,
+            "source": "registered",
+            "pin_failures": 0,
+            "pin_locked_until": 0,
+        }
+    return fields, if_missing, removed
