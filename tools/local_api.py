@@ -41,8 +41,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from giftcard import errors, table
-from giftcard.errors import Reply
 from giftcard.observability import quiet_sdk_loggers
+from giftcard.replies import Reply
 from giftcard.routes import ROUTES, Route
 from giftcard.settings import Settings, get_settings
 

@@ -22,7 +22,7 @@ def lambda_handler(
         getattr(context, "aws_request_id", None) or (event or {}).get("id") or uuid.uuid4().hex
     )
     logger.append_keys(job="reservation_expiry", request_id=request_id)
-    call = (services or http.services()).call(request_id, "scheduler")
+    call = (services or http.services()).context(request_id, "scheduler")
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     summary = redemption.expire_reservations(
         call, time_left=(lambda: remaining() / 1000) if callable(remaining) else None

@@ -6,15 +6,7 @@ never contain a card number, PIN, key or customer data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What an endpoint answers: HTTP status and the exact JSON body text."""
-
-    status: int
-    body: str
+from giftcard.replies import Reply
 
 
 class ServiceError(Exception):

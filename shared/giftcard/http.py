@@ -23,7 +23,6 @@ from giftcard.errors import (
     InternalError,
     InvalidRequest,
     PayloadTooLarge,
-    Reply,
     ServiceError,
     reply_for,
 )
@@ -35,12 +34,13 @@ from giftcard.jsonio import (
     loads,
 )
 from giftcard.observability import logger, metrics
+from giftcard.replies import Reply
 from giftcard.repository import Repository
-from giftcard.service import Call
+from giftcard.service import RequestContext
 from giftcard.settings import Settings, get_settings
 
 M = TypeVar("M", bound=BaseModel)
-Operation = Callable[[Any, Call], Reply]
+Operation = Callable[[Any, RequestContext], Reply]
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -59,9 +59,9 @@ class Services:
         settings = get_settings()
         return cls(settings=settings, repository=Repository(settings.table_name))
 
-    def call(self, request_id: str, key_id: str) -> Call:
+    def context(self, request_id: str, key_id: str) -> RequestContext:
         settings = self.settings
-        call = Call(
+        context = RequestContext(
             settings=settings,
             repository=self.repository,
             keys=keys.key_material(settings.keys_secret_id, settings.secrets_cache_seconds),
@@ -70,8 +70,8 @@ class Services:
             key_id=key_id,
         )
         if self.sleep is not None:
-            call.sleep = self.sleep
-        return call
+            context.sleep = self.sleep
+        return context
 
 
 _services: Services | None = None
@@ -188,7 +188,7 @@ def webhook(
         try:
             current = injected or services()
             request = parse(model, event, current.settings.max_body_bytes)
-            answer = operation(request, current.call(request_id, key_id))
+            answer = operation(request, current.context(request_id, key_id))
         except ServiceError as error:
             answer = reply_for(error)
         except Exception:

@@ -44,7 +44,6 @@ from giftcard.errors import (
     FailedCommand,
     InstrumentError,
     InvalidCard,
-    Reply,
 )
 from giftcard.models import (
     InstrumentCaptureRequest,
@@ -57,15 +56,15 @@ from giftcard.models import (
     TransactionsResponse,
 )
 from giftcard.observability import RESERVATIONS_EXPIRED, logger, metrics
-from giftcard.service import (
-    Call,
+from giftcard.operation import (
     Idempotency,
+    RequestContext,
     card_lookup_for,
     entry,
-    prove_pin,
-    reply,
     with_retries,
 )
+from giftcard.pins import prove_pin
+from giftcard.replies import Reply, reply
 from giftcard.settings import Settings
 from giftcard.writes import (
     CardCheck,
@@ -157,16 +156,16 @@ def _expired(instrument: Instrument, now: Instant) -> bool:
 
 
 def _read(
-    call: Call, idempotency: Idempotency | None, instrument_id: str
+    context: RequestContext, idempotency: Idempotency | None, instrument_id: str
 ) -> tuple[StoredRecord | None, Instrument | None, Card | None]:
     """The live idempotency record, the instrument and its card, in one ``BatchGetItem``.
 
     The instrument id carries its card's lookup key (``KeyMaterial.new_instrument_id``); an id
     that is not ours reads only the record (a replay is still a replay)."""
-    lookup = call.keys.instrument_card(instrument_id)
+    lookup = context.keys.instrument_card(instrument_id)
     if lookup is None and idempotency is None:
         return None, None, None
-    card, stored, instrument = call.repository.get_many(
+    card, stored, instrument = context.repository.get_many(
         lookup,
         idempotency.pk if idempotency is not None else None,
         instrument_id if lookup is not None else None,
@@ -179,7 +178,7 @@ def _read(
 
 
 def _commit(
-    call: Call,
+    context: RequestContext,
     idempotency: Idempotency,
     *,
     card: Card,
@@ -202,7 +201,7 @@ def _commit(
     after = replace(counted, version=before.version + 1)
     answer = reply(200, TransactionsResponse(transactions=transactions))
     ledger = entry(
-        call,
+        context,
         card,
         kind,
         record=idempotency.pk,
@@ -251,25 +250,27 @@ def _cannot_pay(card: Card, currency: str, now: Instant) -> str | None:
     return None
 
 
-def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
+def reserve(request: InstrumentCreateRequest, context: RequestContext) -> Reply:
     """Reserve funds on a card: spendable -> held, a new instrument, a ``hold`` ledger entry.
 
     Checks in the contract's order: card, PIN (lockout first), then state, currency and funds;
     every refusal is the one ``instrument_error``. Two round trips: ``BatchGetItem`` (card and
     idempotency record) and the transaction.
     """
-    settings = call.settings
+    settings = context.settings
     amount = money.to_minor(request.amount, request.currency, settings)
-    idempotency = Idempotency(call, CREATE, request.idempotency_key, request)
+    idempotency = Idempotency(context, CREATE, request.idempotency_key, request)
     metadata = _metadata(request.metadata)
     store_id = _store_id(metadata)
-    found = card_lookup_for(request.instrument.number, call.keys)
+    found = card_lookup_for(request.instrument.number, context.keys)
     if found is None:
-        return with_retries(call, lambda: _refuse(idempotency, InstrumentError(), "unknown card"))
+        return with_retries(
+            context, lambda: _refuse(idempotency, InstrumentError(), "unknown card")
+        )
     _number, lookup = found
 
     def attempt() -> Reply:
-        card, stored, _ = call.repository.get_many(lookup, idempotency.pk)
+        card, stored, _ = context.repository.get_many(lookup, idempotency.pk)
         if (live := idempotency.live(stored)) is not None:
             return idempotency.replay(live)
         if card is None:
@@ -280,13 +281,13 @@ def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
             try:
                 if not pin:
                     raise InvalidCard()  # missing: refused, but no guess
-                proof = prove_pin(call, lookup, pin, read=card, token=idempotency.pin_token())
+                proof = prove_pin(context, lookup, pin, read=card, token=idempotency.pin_token())
             except InvalidCard:
                 return _refuse(
                     idempotency, InstrumentError(), "card not verified", card_last4=card.last4
                 )
             card = proof.card
-        now = call.now()
+        now = context.now()
         check = CardCheck(lookup, card.version)
         reserved = min(amount, card.balance) if request.allow_partial else amount
         why = _cannot_pay(card, request.currency, now)
@@ -295,7 +296,7 @@ def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
         if why is not None:
             return _refuse(idempotency, InstrumentError(), why, check, card_last4=card.last4)
         instrument = Instrument(
-            instrument_id=call.keys.new_instrument_id(lookup),
+            instrument_id=context.keys.new_instrument_id(lookup),
             lookup=lookup,
             currency=request.currency,
             authorized=reserved,
@@ -318,7 +319,7 @@ def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
             ),
         )
         hold = entry(
-            call,
+            context,
             card,
             "hold",
             record=idempotency.pk,
@@ -351,35 +352,35 @@ def reserve(request: InstrumentCreateRequest, call: Call) -> Reply:
             )
         return result
 
-    return with_retries(call, attempt)
+    return with_retries(context, attempt)
 
 
 # Capture ------------------------------------------------------------------------------------------
 
 
-def capture(request: InstrumentCaptureRequest, call: Call) -> Reply:
+def capture(request: InstrumentCaptureRequest, context: RequestContext) -> Reply:
     """Take reserved money: held -> captured (refundable). Up to what is still reserved, several
     times; works on a deactivated card. Two round trips: ``BatchGetItem`` (record, instrument and
     card) and the transaction."""
-    amount = _command_amount(request.amount, request.currency, call.settings)
-    idempotency = Idempotency(call, CAPTURE, request.idempotency_key, request)
+    amount = _command_amount(request.amount, request.currency, context.settings)
+    idempotency = Idempotency(context, CAPTURE, request.idempotency_key, request)
     metadata = _metadata(request.metadata)
 
     def attempt() -> Reply:
-        live, instrument, card = _read(call, idempotency, request.instrument_id)
+        live, instrument, card = _read(context, idempotency, request.instrument_id)
         if live is not None:
             return idempotency.replay(live)
         if instrument is None or card is None:
             return _refuse(idempotency, FailedCommand(), "unknown instrument")
         if request.currency != instrument.currency:
             return _refuse(idempotency, InstrumentError(), "currency mismatch", on=instrument)
-        now = call.now()
+        now = context.now()
         if _expired(instrument, now):
             return _refuse(idempotency, FailedCommand(), "reservation expired", on=instrument)
         if amount is None or amount > instrument.reserved:
             return _refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
         return _commit(
-            call,
+            context,
             idempotency,
             card=card,
             before=instrument,
@@ -395,22 +396,22 @@ def capture(request: InstrumentCaptureRequest, call: Call) -> Reply:
             metadata=metadata,
         )
 
-    return with_retries(call, attempt)
+    return with_retries(context, attempt)
 
 
 # Refund -------------------------------------------------------------------------------------------
 
 
-def refund(request: InstrumentRefundRequest, call: Call) -> Reply:
+def refund(request: InstrumentRefundRequest, context: RequestContext) -> Reply:
     """Return captured money to the card's spendable balance. Up to what was captured and not yet
     refunded. A deactivated (or expired) card cannot take money back: ``instrument_error``, and
     NewStore refunds another way. Two round trips, like capture."""
-    amount = _command_amount(request.amount, request.currency, call.settings)
-    idempotency = Idempotency(call, REFUND, request.idempotency_key, request)
+    amount = _command_amount(request.amount, request.currency, context.settings)
+    idempotency = Idempotency(context, REFUND, request.idempotency_key, request)
     metadata = _metadata(request.metadata)
 
     def attempt() -> Reply:
-        live, instrument, card = _read(call, idempotency, request.instrument_id)
+        live, instrument, card = _read(context, idempotency, request.instrument_id)
         if live is not None:
             return idempotency.replay(live)
         if instrument is None or card is None:
@@ -419,13 +420,13 @@ def refund(request: InstrumentRefundRequest, call: Call) -> Reply:
             return _refuse(idempotency, InstrumentError(), "currency mismatch", on=instrument)
         if amount is None or amount > instrument.refundable:
             return _refuse(idempotency, FailedCommand(), "more than refundable", on=instrument)
-        now = call.now()
+        now = context.now()
         if card.state is CardState.DEACTIVATED:
             return _refuse(idempotency, InstrumentError(), "card deactivated", on=instrument)
         if card.expired(now.iso):
             return _refuse(idempotency, InstrumentError(), "card expired", on=instrument)
         return _commit(
-            call,
+            context,
             idempotency,
             card=card,
             before=instrument,
@@ -438,14 +439,14 @@ def refund(request: InstrumentRefundRequest, call: Call) -> Reply:
             metadata=metadata,
         )
 
-    return with_retries(call, attempt)
+    return with_retries(context, attempt)
 
 
 # Revoke and expiry (release reserved money) ------------------------------------------------------
 
 
 def _release(
-    call: Call,
+    context: RequestContext,
     idempotency: Idempotency,
     instrument: Instrument,
     card: Card,
@@ -457,7 +458,7 @@ def _release(
     deactivated meanwhile (deactivation voids spendable money; released money is no different)."""
     voided = card.state is CardState.DEACTIVATED
     return _commit(
-        call,
+        context,
         idempotency,
         card=card,
         before=instrument,
@@ -471,23 +472,23 @@ def _release(
     )
 
 
-def revoke(request: InstrumentRevokeRequest, call: Call) -> Reply:
+def revoke(request: InstrumentRevokeRequest, context: RequestContext) -> Reply:
     """Release reserved money (default: all still reserved). Two round trips, like capture.
 
     Without ``currency`` the amount is read in the instrument's currency; a reservation past its
     expiry that the expiry job has not released yet can still be revoked (same effect).
     """
-    settings = call.settings
+    settings = context.settings
     amount: int | None = None
     if request.currency is not None:
         money.check_currency(request.currency, settings)
         if request.amount is not None:
             amount = _command_amount(request.amount, request.currency, settings)
-    idempotency = Idempotency(call, REVOKE, request.idempotency_key, request)
+    idempotency = Idempotency(context, REVOKE, request.idempotency_key, request)
     metadata = _metadata(request.metadata)
 
     def attempt() -> Reply:
-        live, instrument, card = _read(call, idempotency, request.instrument_id)
+        live, instrument, card = _read(context, idempotency, request.instrument_id)
         if live is not None:
             return idempotency.replay(live)
         if instrument is None or card is None:
@@ -505,9 +506,9 @@ def revoke(request: InstrumentRevokeRequest, call: Call) -> Reply:
             release = amount
         if release is None or release > instrument.reserved:
             return _refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
-        return _release(call, idempotency, instrument, card, release, call.now(), metadata)
+        return _release(context, idempotency, instrument, card, release, context.now(), metadata)
 
-    return with_retries(call, attempt)
+    return with_retries(context, attempt)
 
 
 class _ExpiryCommand(BaseModel):
@@ -517,7 +518,7 @@ class _ExpiryCommand(BaseModel):
     version: int
 
 
-def expire_one(call: Call, instrument_id: str) -> bool:
+def expire_one(context: RequestContext, instrument_id: str) -> bool:
     """Release everything an expired reservation still holds. True if this call released it.
 
     Keyed ``expiry:<instrument id>:<version>`` and conditioned on the instrument's version, so a
@@ -525,8 +526,8 @@ def expire_one(call: Call, instrument_id: str) -> bool:
     """
 
     def attempt() -> bool:
-        _live, instrument, card = _read(call, None, instrument_id)
-        now = call.now()
+        _live, instrument, card = _read(context, None, instrument_id)
+        now = context.now()
         if (
             instrument is None
             or card is None
@@ -535,27 +536,29 @@ def expire_one(call: Call, instrument_id: str) -> bool:
         ):
             return False
         idempotency = Idempotency(
-            call,
+            context,
             EXPIRY,
             None,
             _ExpiryCommand(instrument_id=instrument_id, version=instrument.version),
             internal=f"expiry:{instrument_id}:{instrument.version}",
         )
-        _release(call, idempotency, instrument, card, instrument.reserved, now, {})
+        _release(context, idempotency, instrument, card, instrument.reserved, now, {})
         return True
 
-    return with_retries(call, attempt)
+    return with_retries(context, attempt)
 
 
-def expire_reservations(call: Call, time_left: Callable[[], float] | None = None) -> dict[str, int]:
+def expire_reservations(
+    context: RequestContext, time_left: Callable[[], float] | None = None
+) -> dict[str, int]:
     """The expiry job: release every reservation past its expiry (sparse index, all shards).
 
     One instrument's failure does not stop the others; ``failed`` counts them (a re-run retries
     them). Stops early, leaving the rest to the next run, when the invocation runs out of time.
     """
-    now = call.now()
+    now = context.now()
     summary = {"found": 0, "released": 0, "skipped": 0, "failed": 0, "deferred": 0}
-    for instrument_id in call.repository.expired_instrument_ids(
+    for instrument_id in context.repository.expired_instrument_ids(
         now.seconds, table.OPEN_RESERVATIONS_SHARDS
     ):
         if time_left is not None and time_left() < _EXPIRY_RESERVE_SECONDS:
@@ -563,7 +566,7 @@ def expire_reservations(call: Call, time_left: Callable[[], float] | None = None
             continue
         summary["found"] += 1
         try:
-            released = expire_one(call, instrument_id)
+            released = expire_one(context, instrument_id)
         except Exception:
             logger.exception("reservation expiry failed", instrument_id=instrument_id)
             summary["failed"] += 1

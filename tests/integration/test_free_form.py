@@ -73,7 +73,7 @@ class Shop:
 
     def state(self) -> tuple[Any, ...]:
         """What the card and instrument hold, to show nothing changed."""
-        keys = self.services.call("test", "test").keys
+        keys = self.services.context("test", "test").keys
         card = self.services.repository.get_card(keys.card_lookup(self.card["number"]))
         _c, _r, instrument = self.services.repository.get_many(None, None, self.instrument_id)
         return (card.balance, card.held, instrument.captured, instrument.refunded)

@@ -28,7 +28,7 @@ COMMANDS = ("instrument_capture", "instrument_refund", "instrument_revoke")
 
 def internal_answers(services: Any) -> dict[str, str]:
     """Every idempotency record in the table: pk -> the answer it would replay."""
-    keys = services.call("test", "test").keys
+    keys = services.context("test", "test").keys
     answers = {}
     for item in services.repository.scan_all():
         if item.get("SK") == RECORD_SK:
@@ -94,7 +94,7 @@ def test_no_id_the_service_exposes_replays_an_internal_record_as_a_client_key(
     # And every id a client can see: request ids (log lines, ledger entries; the local run's
     # x-amzn-RequestId header is the same id), instrument and transaction ids, the ledger's record
     # keys, and the expiry job's key for the instrument's versions
-    keys = services.call("test", "test").keys
+    keys = services.context("test", "test").keys
     ledger = [
         entry
         for number in (card["number"], stock)

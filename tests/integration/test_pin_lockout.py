@@ -45,7 +45,7 @@ def test_each_lockout_in_a_row_doubles_and_the_fifth_is_a_hard_lock(
     assert '"PinHardLocks"' in capsys.readouterr().out
     clock.advance(2 * 86400)
     assert balance(services, number, pin).error_code == "invalid_card"
-    card = services.repository.get_card(services.call("r", "k").keys.card_lookup(number))
+    card = services.repository.get_card(services.context("r", "k").keys.card_lookup(number))
     assert card.pin_hard_locked and card.pin_lockouts == 5
 
 

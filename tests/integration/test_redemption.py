@@ -162,7 +162,7 @@ class Api:
         return self.services.repository
 
     def lookup(self, card: dict[str, str]) -> str:
-        return self.services.call("test", "test").keys.card_lookup(card["number"])
+        return self.services.context("test", "test").keys.card_lookup(card["number"])
 
     def stored_card(self, card: dict[str, str]) -> Card:
         stored = self.repository.get_card(self.lookup(card))
@@ -631,7 +631,7 @@ def test_a_genuine_id_without_its_instrument_is_failed_command(api: Api, operati
     # Given ids minted with this deployment's keys that name a card but no instrument (never
     # reserved: NewStore's mistake or a lost create), and one naming a card that does not exist
     card = api.issue(100)
-    keys = api.services.call("test", "test").keys
+    keys = api.services.context("test", "test").keys
     fields = {} if operation == "revoke" else {"amount": 10, "currency": "USD"}
     for index, instrument_id in enumerate(
         [keys.new_instrument_id(api.lookup(card)), keys.new_instrument_id("cd" * 32)]

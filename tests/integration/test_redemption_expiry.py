@@ -106,7 +106,7 @@ def test_a_reservation_is_released_once_whoever_comes_first(api: Api) -> None:
     card = api.issue(100)
     instrument_id = api.reserve(card, 30).body["identifier"]
     api.clock.advance(WEEK)
-    call = api.services.call("test", "scheduler")
+    call = api.services.context("test", "scheduler")
 
     # the job and a re-run of the same step: the second finds nothing reserved. A release is
     # two DynamoDB calls: instrument and card in one read (the id names the card), one write.

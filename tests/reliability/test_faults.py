@@ -231,7 +231,7 @@ def test_lost_response_after_commit_replays_instead_of_executing_twice(
     if name == "issue":
         # the card the caller was told about is the one that exists
         number = answer.json["identifier"]["number"]
-        lookup = services.call("r", "k").keys.card_lookup(number)
+        lookup = services.context("r", "k").keys.card_lookup(number)
         assert services.repository.get_card(lookup) is not None
     if keyed:
         replayed = invoke(name, body, services=services)
@@ -242,7 +242,7 @@ def test_lost_response_after_commit_replays_instead_of_executing_twice(
 
 def _counter(services: http.Services, number: str) -> tuple[int, bool]:
     """(PIN failures counted, locked) of a card."""
-    lookup = services.call("r", "k").keys.card_lookup(number)
+    lookup = services.context("r", "k").keys.card_lookup(number)
     card = services.repository.get_card(lookup)
     assert card is not None
     return card.pin_failures, card.locked(START)
