@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from giftcard import http, redemption
+from giftcard import http, settlement
 from giftcard.observability import logger, metrics
 
 
@@ -24,7 +24,7 @@ def lambda_handler(
     logger.append_keys(job="reservation_expiry", request_id=request_id)
     call = (services or http.services()).context(request_id, "scheduler")
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    summary = redemption.expire_reservations(
+    summary = settlement.expire_reservations(
         call, time_left=(lambda: remaining() / 1000) if callable(remaining) else None
     )
     if summary["failed"]:

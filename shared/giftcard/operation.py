@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -207,6 +207,10 @@ class Idempotency:
             metrics.add_metric(name=IDEMPOTENCY_KEY_REUSED, unit="Count", value=1)
         metrics.add_metric(name=REPLAYS, unit="Count", value=1)
         return Reply(stored.status, self.context.keys.unseal(stored.body_sealed, self.pk))
+
+    def entry(self, card: Card, kind: str, **fields: Any) -> LedgerEntry:
+        """A ledger entry of this request (see ``entry``), owned by this record."""
+        return entry(self.context, card, kind, record=self.pk, **fields)
 
     def live(self, stored: StoredRecord | None) -> StoredRecord | None:
         return stored if stored is not None and stored.live(self.context.now().seconds) else None

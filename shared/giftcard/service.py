@@ -55,7 +55,6 @@ from giftcard.operation import (
     Idempotency,
     RequestContext,
     card_lookup_for,
-    entry,
     with_retries,
 )
 from giftcard.pins import prove_pin
@@ -218,11 +217,9 @@ def issue(request: IssueRequest, context: RequestContext) -> Reply:
                 []
                 if unfunded
                 else [
-                    entry(
-                        context,
+                    idempotency.entry(
                         empty,
                         "issue",
-                        record=idempotency.pk,
                         currency=currency,
                         balance_after=amount,
                         store_id=store_id,
@@ -293,11 +290,9 @@ def activate(request: ActivateRequest, context: RequestContext) -> Reply:
             expires_at=_expiry(context, now),
             customer_sealed=_seal_customer(context, lookup, request.customer),
         )
-        activation = entry(
-            context,
+        activation = idempotency.entry(
             inactive,
             "activate",
-            record=idempotency.pk,
             currency=currency,
             balance_after=amount,
             store_id=store_id,
@@ -369,11 +364,9 @@ def deactivate(request: DeactivateRequest, context: RequestContext) -> Reply:
             return _store_plain(idempotency, answer, card)
         now = context.now()
         answer = reply(200, DeactivateResponse(deactivated_at=now.iso))
-        void = entry(
-            context,
+        void = idempotency.entry(
             card,
             "deactivate_void",
-            record=idempotency.pk,
             currency=card.currency or "",
             balance_after=0,
             store_id=request.store_id,

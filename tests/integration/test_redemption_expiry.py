@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from functions.reservation_expiry.handler import ReservationExpiryIncomplete, lambda_handler
-from giftcard import aws, redemption
+from giftcard import aws, settlement
 from giftcard.items import CARD_SK, card_pk
 from tests.integration.test_redemption import WEEK, Api, make_api
 from tests.support.aws import TABLE, offline_aws
@@ -111,15 +111,15 @@ def test_a_reservation_is_released_once_whoever_comes_first(api: Api) -> None:
     # the job and a re-run of the same step: the second finds nothing reserved. A release is
     # two DynamoDB calls: instrument and card in one read (the id names the card), one write.
     with DynamoCalls() as calls:
-        assert redemption.expire_one(call, instrument_id) is True
+        assert settlement.expire_one(call, instrument_id) is True
     assert calls.operations == ["BatchGetItem", "TransactWriteItems"]
-    assert redemption.expire_one(call, instrument_id) is False
+    assert settlement.expire_one(call, instrument_id) is False
     # a revoke that arrives after the job: nothing left
     assert api.revoke(instrument_id).error_code == "failed_command"
     # not expired (yet) or unknown: nothing happens
     other = api.reserve(card, 10).body["identifier"]
-    assert redemption.expire_one(call, other) is False
-    assert redemption.expire_one(call, uuid.uuid4().hex) is False
+    assert settlement.expire_one(call, other) is False
+    assert settlement.expire_one(call, uuid.uuid4().hex) is False
     assert [e.kind for e in api.ledger(card)] == ["issue", "hold", "release", "hold"]
     assert api.spendable(card) == 90
     api.assert_invariants()

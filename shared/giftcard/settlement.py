@@ -1,0 +1,267 @@
+"""Commands on a reservation: capture, refund, revoke, and the job that releases expired ones.
+
+Each reads the idempotency record, the instrument and its card in one call (the instrument id
+carries the card's key) and commits card, instrument and one ledger entry as one transaction.
+See ``giftcard.redemption`` for how money moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel
+
+from giftcard import money, table
+from giftcard.cards import Card, CardState, Instrument
+from giftcard.clock import Instant
+from giftcard.errors import (
+    FailedCommand,
+    InstrumentError,
+)
+from giftcard.models import (
+    InstrumentCaptureRequest,
+    InstrumentRefundRequest,
+    InstrumentRevokeRequest,
+)
+from giftcard.observability import RESERVATIONS_EXPIRED, logger, metrics
+from giftcard.operation import (
+    Idempotency,
+    RequestContext,
+    with_retries,
+)
+
+#: Idempotency scopes (one per operation) and the expiry job's own.
+from giftcard.payments import (
+    CAPTURE,
+    EXPIRY,
+    REFUND,
+    REVOKE,
+    command_amount,
+    commit,
+    expired,
+    metadata_of,
+    open_command,
+    read,
+    refuse,
+    transaction,
+)
+from giftcard.replies import Reply
+
+#: The expiry job stops taking new instruments when less than this is left of its invocation.
+_EXPIRY_RESERVE_SECONDS = 15.0
+
+
+# Capture ------------------------------------------------------------------------------------------
+
+
+def capture(request: InstrumentCaptureRequest, context: RequestContext) -> Reply:
+    """Take reserved money: held -> captured (refundable). Up to what is still reserved, several
+    times; works on a deactivated card. Two round trips: ``BatchGetItem`` (record, instrument and
+    card) and the transaction."""
+    amount = command_amount(request.amount, request.currency, context.settings)
+    idempotency = Idempotency(context, CAPTURE, request.idempotency_key, request)
+    metadata = metadata_of(request.metadata)
+
+    def attempt() -> Reply:
+        opened = open_command(context, idempotency, request.instrument_id, request.currency)
+        if isinstance(opened, Reply):
+            return opened
+        instrument, card = opened
+        now = context.now()
+        if expired(instrument, now):
+            return refuse(idempotency, FailedCommand(), "reservation expired", on=instrument)
+        if amount is None or amount > instrument.reserved:
+            return refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
+        return commit(
+            context,
+            idempotency,
+            card=card,
+            before=instrument,
+            counted=replace(instrument, captured=instrument.captured + amount),
+            kind="capture",
+            balance_after=card.balance,
+            held_after=card.held - amount,
+            transactions=[
+                transaction(instrument, "capture", now, metadata, capture=-amount),
+                transaction(instrument, "capture", now, metadata, refund=amount),
+            ],
+            now=now,
+            metadata=metadata,
+        )
+
+    return with_retries(context, attempt)
+
+
+# Refund -------------------------------------------------------------------------------------------
+
+
+def refund(request: InstrumentRefundRequest, context: RequestContext) -> Reply:
+    """Return captured money to the card's spendable balance. Up to what was captured and not yet
+    refunded. A deactivated (or expired) card cannot take money back: ``instrument_error``, and
+    NewStore refunds another way. Two round trips, like capture."""
+    amount = command_amount(request.amount, request.currency, context.settings)
+    idempotency = Idempotency(context, REFUND, request.idempotency_key, request)
+    metadata = metadata_of(request.metadata)
+
+    def attempt() -> Reply:
+        opened = open_command(context, idempotency, request.instrument_id, request.currency)
+        if isinstance(opened, Reply):
+            return opened
+        instrument, card = opened
+        if amount is None or amount > instrument.refundable:
+            return refuse(idempotency, FailedCommand(), "more than refundable", on=instrument)
+        now = context.now()
+        if card.state is CardState.DEACTIVATED:
+            return refuse(idempotency, InstrumentError(), "card deactivated", on=instrument)
+        if card.expired(now.iso):
+            return refuse(idempotency, InstrumentError(), "card expired", on=instrument)
+        return commit(
+            context,
+            idempotency,
+            card=card,
+            before=instrument,
+            counted=replace(instrument, refunded=instrument.refunded + amount),
+            kind="refund",
+            balance_after=card.balance + amount,
+            held_after=card.held,
+            transactions=[transaction(instrument, "refund", now, metadata, refund=-amount)],
+            now=now,
+            metadata=metadata,
+        )
+
+    return with_retries(context, attempt)
+
+
+# Revoke and expiry (release reserved money) ------------------------------------------------------
+
+
+def _release(
+    context: RequestContext,
+    idempotency: Idempotency,
+    instrument: Instrument,
+    card: Card,
+    amount: int,
+    now: Instant,
+    metadata: dict[str, Any],
+) -> Reply:
+    """Reserved money back to the card's spendable balance, or voided if the card was
+    deactivated meanwhile (deactivation voids spendable money; released money is no different)."""
+    voided = card.state is CardState.DEACTIVATED
+    return commit(
+        context,
+        idempotency,
+        card=card,
+        before=instrument,
+        counted=replace(instrument, released=instrument.released + amount),
+        kind="release_void" if voided else "release",
+        balance_after=card.balance if voided else card.balance + amount,
+        held_after=card.held - amount,
+        transactions=[transaction(instrument, "revoke", now, metadata, capture=-amount)],
+        now=now,
+        metadata=metadata,
+    )
+
+
+def revoke(request: InstrumentRevokeRequest, context: RequestContext) -> Reply:
+    """Release reserved money (default: all still reserved). Two round trips, like capture.
+
+    Without ``currency`` the amount is read in the instrument's currency; a reservation past its
+    expiry that the expiry job has not released yet can still be revoked (same effect).
+    """
+    settings = context.settings
+    amount: int | None = None
+    if request.currency is not None:
+        money.check_currency(request.currency, settings)
+        if request.amount is not None:
+            amount = command_amount(request.amount, request.currency, settings)
+    idempotency = Idempotency(context, REVOKE, request.idempotency_key, request)
+    metadata = metadata_of(request.metadata)
+
+    def attempt() -> Reply:
+        opened = open_command(context, idempotency, request.instrument_id, request.currency)
+        if isinstance(opened, Reply):
+            return opened
+        instrument, card = opened
+        if instrument.reserved == 0:
+            return refuse(idempotency, FailedCommand(), "nothing reserved", on=instrument)
+        release: int | None
+        if request.amount is None:
+            release = instrument.reserved
+        elif request.currency is None:
+            release = command_amount(request.amount, instrument.currency, settings)
+        else:
+            release = amount
+        if release is None or release > instrument.reserved:
+            return refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
+        return _release(context, idempotency, instrument, card, release, context.now(), metadata)
+
+    return with_retries(context, attempt)
+
+
+class _ExpiryCommand(BaseModel):
+    """What the expiry job's idempotency record is about (one release per instrument version)."""
+
+    instrument_id: str
+    version: int
+
+
+def expire_one(context: RequestContext, instrument_id: str) -> bool:
+    """Release everything an expired reservation still holds. True if this call released it.
+
+    Keyed ``expiry:<instrument id>:<version>`` and conditioned on the instrument's version, so a
+    re-run, an overlapping run or a racing capture/revoke can never release twice.
+    """
+
+    def attempt() -> bool:
+        _live, instrument, card = read(context, None, instrument_id)
+        now = context.now()
+        if (
+            instrument is None
+            or card is None
+            or instrument.reserved == 0
+            or not expired(instrument, now)
+        ):
+            return False
+        idempotency = Idempotency(
+            context,
+            EXPIRY,
+            None,
+            _ExpiryCommand(instrument_id=instrument_id, version=instrument.version),
+            internal=f"expiry:{instrument_id}:{instrument.version}",
+        )
+        _release(context, idempotency, instrument, card, instrument.reserved, now, {})
+        return True
+
+    return with_retries(context, attempt)
+
+
+def expire_reservations(
+    context: RequestContext, time_left: Callable[[], float] | None = None
+) -> dict[str, int]:
+    """The expiry job: release every reservation past its expiry (sparse index, all shards).
+
+    One instrument's failure does not stop the others; ``failed`` counts them (a re-run retries
+    them). Stops early, leaving the rest to the next run, when the invocation runs out of time.
+    """
+    now = context.now()
+    summary = {"found": 0, "released": 0, "skipped": 0, "failed": 0, "deferred": 0}
+    for instrument_id in context.repository.expired_instrument_ids(
+        now.seconds, table.OPEN_RESERVATIONS_SHARDS
+    ):
+        if time_left is not None and time_left() < _EXPIRY_RESERVE_SECONDS:
+            summary["deferred"] += 1
+            continue
+        summary["found"] += 1
+        try:
+            released = expire_one(context, instrument_id)
+        except Exception:
+            logger.exception("reservation expiry failed", instrument_id=instrument_id)
+            summary["failed"] += 1
+            continue
+        summary["released" if released else "skipped"] += 1
+    metrics.add_metric(name=RESERVATIONS_EXPIRED, unit="Count", value=summary["released"])
+    log = logger.warning if summary["failed"] or summary["deferred"] else logger.info
+    log("reservation expiry run", extra=summary)
+    return summary
