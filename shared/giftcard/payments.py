@@ -8,7 +8,8 @@ See ``giftcard.redemption`` for how money moves.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,9 @@ from giftcard.errors import (
     InstrumentError,
 )
 from giftcard.models import (
+    InstrumentCaptureRequest,
+    InstrumentRefundRequest,
+    InstrumentRevokeRequest,
     InstrumentTransaction,
     TransactionReason,
     TransactionsResponse,
@@ -30,6 +34,7 @@ from giftcard.observability import logger
 from giftcard.operation import (
     Idempotency,
     RequestContext,
+    with_retries,
 )
 from giftcard.replies import Reply, reply
 from giftcard.settings import Settings
@@ -195,17 +200,72 @@ def commit(
     return result
 
 
-def open_command(
-    context: RequestContext, idempotency: Idempotency, instrument_id: str, currency: str | None
-) -> Reply | tuple[Instrument, Card]:
-    """The opening every command on an instrument shares: a live record replays, an unknown
-    instrument is ``failed_command``, another currency (when given) ``instrument_error``;
-    otherwise the instrument and its card, as read together."""
-    live, instrument, card = read(context, idempotency, instrument_id)
-    if live is not None:
-        return idempotency.replay(live)
-    if instrument is None or card is None:
-        return refuse(idempotency, FailedCommand(), "unknown instrument")
-    if currency is not None and currency != instrument.currency:
-        return refuse(idempotency, InstrumentError(), "currency mismatch", on=instrument)
-    return instrument, card
+@dataclass(frozen=True)
+class Opened:
+    """A command on an instrument past the opening every such command shares: what its own
+    decision needs, and the ways it can end (refuse, or commit card, instrument and entry)."""
+
+    context: RequestContext
+    idempotency: Idempotency
+    instrument: Instrument
+    card: Card
+    metadata: dict[str, Any]
+    now: Instant
+
+    def refuse(self, error: BusinessError, why: str) -> Reply:
+        return refuse(self.idempotency, error, why, on=self.instrument)
+
+    def transaction(self, reason: TransactionReason, **amounts: int) -> InstrumentTransaction:
+        return transaction(self.instrument, reason, self.now, self.metadata, **amounts)
+
+    def commit(
+        self,
+        *,
+        counted: Instrument,
+        kind: str,
+        balance_after: int,
+        held_after: int,
+        transactions: list[InstrumentTransaction],
+    ) -> Reply:
+        return commit(
+            self.context,
+            self.idempotency,
+            card=self.card,
+            before=self.instrument,
+            counted=counted,
+            kind=kind,
+            balance_after=balance_after,
+            held_after=held_after,
+            transactions=transactions,
+            now=self.now,
+            metadata=self.metadata,
+        )
+
+
+#: The requests of the commands on an instrument.
+CommandRequest = InstrumentCaptureRequest | InstrumentRefundRequest | InstrumentRevokeRequest
+
+
+def run_command(
+    scope: str,
+    request: CommandRequest,
+    context: RequestContext,
+    decide: Callable[[Opened], Reply],
+) -> Reply:
+    """Capture, refund and revoke: read the record, the instrument and its card together; a
+    live record replays, an unknown instrument is ``failed_command``, another currency (when
+    given) ``instrument_error``; otherwise ``decide`` answers, with bounded retries around it."""
+    idempotency = Idempotency(context, scope, request.idempotency_key, request)
+    metadata = metadata_of(request.metadata)
+
+    def attempt() -> Reply:
+        live, instrument, card = read(context, idempotency, request.instrument_id)
+        if live is not None:
+            return idempotency.replay(live)
+        if instrument is None or card is None:
+            return refuse(idempotency, FailedCommand(), "unknown instrument")
+        if request.currency is not None and request.currency != instrument.currency:
+            return refuse(idempotency, InstrumentError(), "currency mismatch", on=instrument)
+        return decide(Opened(context, idempotency, instrument, card, metadata, context.now()))
+
+    return with_retries(context, attempt)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from pydantic import BaseModel
 
 from giftcard import money, table
-from giftcard.cards import Card, CardState, Instrument
-from giftcard.clock import Instant
+from giftcard.cards import CardState
 from giftcard.errors import (
     FailedCommand,
     InstrumentError,
@@ -38,14 +36,11 @@ from giftcard.payments import (
     EXPIRY,
     REFUND,
     REVOKE,
+    Opened,
     command_amount,
-    commit,
     expired,
-    metadata_of,
-    open_command,
     read,
-    refuse,
-    transaction,
+    run_command,
 )
 from giftcard.replies import Reply
 
@@ -61,37 +56,25 @@ def capture(request: InstrumentCaptureRequest, context: RequestContext) -> Reply
     times; works on a deactivated card. Two round trips: ``BatchGetItem`` (record, instrument and
     card) and the transaction."""
     amount = command_amount(request.amount, request.currency, context.settings)
-    idempotency = Idempotency(context, CAPTURE, request.idempotency_key, request)
-    metadata = metadata_of(request.metadata)
 
-    def attempt() -> Reply:
-        opened = open_command(context, idempotency, request.instrument_id, request.currency)
-        if isinstance(opened, Reply):
-            return opened
-        instrument, card = opened
-        now = context.now()
-        if expired(instrument, now):
-            return refuse(idempotency, FailedCommand(), "reservation expired", on=instrument)
+    def decide(command: Opened) -> Reply:
+        instrument, card = command.instrument, command.card
+        if expired(instrument, command.now):
+            return command.refuse(FailedCommand(), "reservation expired")
         if amount is None or amount > instrument.reserved:
-            return refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
-        return commit(
-            context,
-            idempotency,
-            card=card,
-            before=instrument,
+            return command.refuse(FailedCommand(), "more than reserved")
+        return command.commit(
             counted=replace(instrument, captured=instrument.captured + amount),
             kind="capture",
             balance_after=card.balance,
             held_after=card.held - amount,
             transactions=[
-                transaction(instrument, "capture", now, metadata, capture=-amount),
-                transaction(instrument, "capture", now, metadata, refund=amount),
+                command.transaction("capture", capture=-amount),
+                command.transaction("capture", refund=amount),
             ],
-            now=now,
-            metadata=metadata,
         )
 
-    return with_retries(context, attempt)
+    return run_command(CAPTURE, request, context, decide)
 
 
 # Refund -------------------------------------------------------------------------------------------
@@ -102,65 +85,40 @@ def refund(request: InstrumentRefundRequest, context: RequestContext) -> Reply:
     refunded. A deactivated (or expired) card cannot take money back: ``instrument_error``, and
     NewStore refunds another way. Two round trips, like capture."""
     amount = command_amount(request.amount, request.currency, context.settings)
-    idempotency = Idempotency(context, REFUND, request.idempotency_key, request)
-    metadata = metadata_of(request.metadata)
 
-    def attempt() -> Reply:
-        opened = open_command(context, idempotency, request.instrument_id, request.currency)
-        if isinstance(opened, Reply):
-            return opened
-        instrument, card = opened
+    def decide(command: Opened) -> Reply:
+        instrument, card = command.instrument, command.card
         if amount is None or amount > instrument.refundable:
-            return refuse(idempotency, FailedCommand(), "more than refundable", on=instrument)
-        now = context.now()
+            return command.refuse(FailedCommand(), "more than refundable")
         if card.state is CardState.DEACTIVATED:
-            return refuse(idempotency, InstrumentError(), "card deactivated", on=instrument)
-        if card.expired(now.iso):
-            return refuse(idempotency, InstrumentError(), "card expired", on=instrument)
-        return commit(
-            context,
-            idempotency,
-            card=card,
-            before=instrument,
+            return command.refuse(InstrumentError(), "card deactivated")
+        if card.expired(command.now.iso):
+            return command.refuse(InstrumentError(), "card expired")
+        return command.commit(
             counted=replace(instrument, refunded=instrument.refunded + amount),
             kind="refund",
             balance_after=card.balance + amount,
             held_after=card.held,
-            transactions=[transaction(instrument, "refund", now, metadata, refund=-amount)],
-            now=now,
-            metadata=metadata,
+            transactions=[command.transaction("refund", refund=-amount)],
         )
 
-    return with_retries(context, attempt)
+    return run_command(REFUND, request, context, decide)
 
 
 # Revoke and expiry (release reserved money) ------------------------------------------------------
 
 
-def _release(
-    context: RequestContext,
-    idempotency: Idempotency,
-    instrument: Instrument,
-    card: Card,
-    amount: int,
-    now: Instant,
-    metadata: dict[str, Any],
-) -> Reply:
+def _release(command: Opened, amount: int) -> Reply:
     """Reserved money back to the card's spendable balance, or voided if the card was
     deactivated meanwhile (deactivation voids spendable money; released money is no different)."""
+    instrument, card = command.instrument, command.card
     voided = card.state is CardState.DEACTIVATED
-    return commit(
-        context,
-        idempotency,
-        card=card,
-        before=instrument,
+    return command.commit(
         counted=replace(instrument, released=instrument.released + amount),
         kind="release_void" if voided else "release",
         balance_after=card.balance if voided else card.balance + amount,
         held_after=card.held - amount,
-        transactions=[transaction(instrument, "revoke", now, metadata, capture=-amount)],
-        now=now,
-        metadata=metadata,
+        transactions=[command.transaction("revoke", capture=-amount)],
     )
 
 
@@ -176,16 +134,11 @@ def revoke(request: InstrumentRevokeRequest, context: RequestContext) -> Reply:
         money.check_currency(request.currency, settings)
         if request.amount is not None:
             amount = command_amount(request.amount, request.currency, settings)
-    idempotency = Idempotency(context, REVOKE, request.idempotency_key, request)
-    metadata = metadata_of(request.metadata)
 
-    def attempt() -> Reply:
-        opened = open_command(context, idempotency, request.instrument_id, request.currency)
-        if isinstance(opened, Reply):
-            return opened
-        instrument, card = opened
+    def decide(command: Opened) -> Reply:
+        instrument = command.instrument
         if instrument.reserved == 0:
-            return refuse(idempotency, FailedCommand(), "nothing reserved", on=instrument)
+            return command.refuse(FailedCommand(), "nothing reserved")
         release: int | None
         if request.amount is None:
             release = instrument.reserved
@@ -194,10 +147,10 @@ def revoke(request: InstrumentRevokeRequest, context: RequestContext) -> Reply:
         else:
             release = amount
         if release is None or release > instrument.reserved:
-            return refuse(idempotency, FailedCommand(), "more than reserved", on=instrument)
-        return _release(context, idempotency, instrument, card, release, context.now(), metadata)
+            return command.refuse(FailedCommand(), "more than reserved")
+        return _release(command, release)
 
-    return with_retries(context, attempt)
+    return run_command(REVOKE, request, context, decide)
 
 
 class _ExpiryCommand(BaseModel):
@@ -231,7 +184,7 @@ def expire_one(context: RequestContext, instrument_id: str) -> bool:
             _ExpiryCommand(instrument_id=instrument_id, version=instrument.version),
             internal=f"expiry:{instrument_id}:{instrument.version}",
         )
-        _release(context, idempotency, instrument, card, instrument.reserved, now, {})
+        _release(Opened(context, idempotency, instrument, card, {}, now), instrument.reserved)
         return True
 
     return with_retries(context, attempt)
