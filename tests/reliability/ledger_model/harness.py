@@ -1,4 +1,5 @@
-"""Pieces shared by the suites that drive the real handlers in-process on moto."""
+"""The ledger model's driver: the real handlers in-process on moto; amounts as the contract
+writes them."""
 
 from __future__ import annotations
 
