@@ -24,7 +24,7 @@ help:
 	@echo "make synth        synthesize the CloudFormation template offline (cdk.out/)"
 	@echo "make deploy       build + cdk deploy (needs AWS credentials; cdk bootstrap once per account/region)"
 	@echo "make destroy      cdk destroy (the table and secrets are retained)"
-	@echo "make bench        performance figures -> bench/results.json"
+	@echo "make bench        performance figures -> bench/results.json, docs/performance.md"
 	@echo "make openapi      regenerate docs/openapi.json from the models"
 	@echo "make import-stock CSV=cards.csv [ARGS='--dry-run']   import printed card stock"
 
@@ -76,6 +76,7 @@ destroy: venv node_modules/.installed
 
 bench: venv build
 	$(PY) -m bench.run
+	$(PY) -m bench.report
 
 openapi: venv
 	$(PY) -m tools.openapi --write docs/openapi.json

@@ -189,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Warm overhead: every webhook against its own raw DynamoDB calls.
         warm_rows: list[list[Any]] = []
         warm_ratio: dict[str, float] = {}
+        warm_ms: dict[str, dict[str, float]] = {}
         with warm.quiet_logs():
             for scenario in warm.scenarios(redemption):
                 progress(f"warm {scenario.name}")
@@ -197,6 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warm_ratio[scenario.name] = ratio
                 handler_ms = statistics.median(timing.handler)
                 raw_ms = statistics.median(timing.raw)
+                warm_ms[scenario.name] = {
+                    "handler": round(handler_ms * 1000, 2),
+                    "raw": round(raw_ms * 1000, 2),
+                }
                 warm_rows.append(
                     [
                         scenario.name,
@@ -331,6 +336,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "layer_unzipped_mb": layer_mb,
         "max_item_bytes": max_item,
         "local_scale": scale,
+        # For docs/performance.md (bench/report.py): the figures behind its prose, and where.
+        "round_trip_operations": operations,
+        "powertools_round_trips": powertools,
+        "warm_ms": warm_ms,
+        "cold_start_ms": {
+            "baseline": round(base * 1000, 1),
+            "tuned_baseline": round(tuned * 1000, 1),
+            **{name: round(cold[name].cold * 1000, 1) for name in names},
+        },
+        "cold_start_breakdown_cpu_ms": {label: round(value * 1000, 1) for label, value in steps},
+        "import_ratio_without_bytecode": {
+            name: round(samples.cold / base, 3) for name, samples in no_bytecode.items()
+        },
+        "measured": {
+            "date": time.strftime("%Y-%m-%d"),
+            "python": f"{platform.python_implementation()} {platform.python_version()}",
+            "machine": platform.machine(),
+            "cores": cores,
+            "load_average_at_start": round(load, 1),
+            "command": "make bench",
+        },
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

@@ -2,8 +2,8 @@
 
 Context is given in ``cdk.json``, ``cdk.context.json`` or on the command line
 (``cdk deploy -c throttle_rate=100``); command-line values arrive as strings, ``cdk.json`` values as
-JSON types, so every reader accepts both. The README (Deploying) lists the keys with
-these defaults.
+JSON types, so every reader accepts both. docs/deploy.md ("Settings (CDK context)") lists the
+keys with these defaults.
 
 The service settings (``issued_cards_need_activation`` ...) are the snake_case names of the
 variables in ``giftcard.settings.ENVIRONMENT``; only the ones given in context are set on the

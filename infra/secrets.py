@@ -13,7 +13,7 @@ from constructs import Construct
 from infra.nag import acknowledge
 
 _MANUAL_ROTATION = (
-    "Rotation is manual and documented (README.md, Deploying): an API key must be changed in "
+    "Rotation is manual and documented (docs/deploy.md): an API key must be changed in "
     "NewStore's gift_card configuration at the same time, and the key material keys every "
     "stored card lookup and PIN, so it cannot be rotated by a Lambda on a schedule."
 )

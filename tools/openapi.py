@@ -134,7 +134,7 @@ A missing or wrong key answers `401 unauthorized`.
 amount, or an unknown or not accepted currency is `400 invalid_request`; an amount over the
 per-card maximum is `400 amount_out_of_range`. The maximum's default is worth about the same in
 every currency: 10,000 major units for USD, EUR, GBP, CHF and currencies of similar value,
-scaled for the others (1,500,000 JPY, 15,000,000 KRW; the README lists them all).
+scaled for the others (1,500,000 JPY, 15,000,000 KRW; docs/contract.md lists them all).
 
 **Numbers**: a JSON number with more than 100 digits or an exponent beyond +-1000 is
 `400 invalid_request`, wherever it is. Payment `metadata` (at most 16 KiB) is echoed with its
@@ -199,7 +199,7 @@ def _bad_request_description(codes: Sequence[str], mutating: bool) -> str:
 
 
 def available_routes(routes: Iterable[Route] = ROUTES) -> list[Route]:
-    """The routes whose request and response models exist (redemption arrives later)."""
+    """The routes whose request and response models exist (a route may precede its models)."""
     return [
         route
         for route in routes

@@ -112,7 +112,7 @@ def test_only_the_key_material_readers_may_decrypt_it(synth: Synth) -> None:
                 ]
             }
         }:
-            continue  # the account's administrators: managing the key (README, Deploying)
+            continue  # the account's administrators: managing the key (docs/deploy.md, security)
         assert actions == ["kms:Decrypt"] or actions == "kms:Decrypt"
         assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
             "Fn::Join": ["", ["secretsmanager.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]

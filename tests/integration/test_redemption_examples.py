@@ -1,4 +1,4 @@
-"""The documented examples (docs/examples/instrument_*.json, used by the README and the
+"""The documented examples (docs/examples/instrument_*.json, used by docs/contract.md and the
 OpenAPI document) are what the service really answers: run them in order and compare."""
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def test_stored_items_stay_under_one_kilobyte(flow: tuple[dict[str, int], dict[s
 
 
 def test_the_usual_alternative_costs_three_calls_per_request() -> None:
-    # The comparison the README makes: Powertools' idempotency utility around one business
+    # The comparison docs/performance.md makes: Powertools' idempotency utility around one business
     # write is three calls (in-progress record, the write, completed record), not one.
     with offline_aws():
         counts = flows.powertools_round_trips()

@@ -195,8 +195,8 @@ def test_settings_are_immutable() -> None:
 def test_readme_lists_the_default_maximum_of_every_scaled_currency() -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    table = readme.split("<!-- maximum-table:start -->")[1].split("<!-- maximum-table:end -->")[0]
+    contract = (Path(__file__).parents[2] / "docs" / "contract.md").read_text(encoding="utf-8")
+    table = contract.split("<!-- maximum-table:start -->")[1].split("<!-- maximum-table:end -->")[0]
     listed: dict[str, Decimal] = {}
     for row in table.strip().splitlines()[2:]:
         factor, maximum, codes = (cell.strip() for cell in row.strip("|").split("|"))
