@@ -12,7 +12,7 @@ measured by ``make bench``'s cold-start table on this project's layer (CPU ms pe
   models are long-lived, so collecting while they are built is wasted work; the collector is
   turned back on by ``cold_start_done()`` once the first invocation built its services, with
   those objects frozen out of future collections. Part of the 1.6 -> 1.35 step of the cold-start
-  ratio (README, Performance). Only in Lambda: tests and the local run never pause it.
+  ratio (docs/performance.md). Only in Lambda: tests and the local run never pause it.
 - **botocore's data loader checks only the requested service's folder** (``direct_loader``):
   creating a client otherwise lists all ~420 service folders, twice, ~11 ms (boto/botocore#3687
   proposes the same upstream). A name it does not find still gets botocore's full check and its

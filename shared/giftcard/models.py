@@ -198,7 +198,7 @@ class ErrorResponse(ResponseModel):
 
 # Redemption (payment provider webhooks) ----------------------------------------------------------
 # NewStore spends gift cards through its Payment Provider Webhooks: a financial instrument reserves
-# funds on a card, then capture, refund and revoke move them. The README section
+# funds on a card, then capture, refund and revoke move them. docs/contract.md's section
 # "Spending a card: the payment-provider webhooks" is the contract.
 
 IdempotencyKey = Annotated[

@@ -1,6 +1,6 @@
 """Deployment settings: the one module that reads the environment.
 
-Every setting has a documented default (README, "Configuration"). The CDK stack sets these
+Every setting has a documented default (docs/contract.md, "Configuration"). The CDK stack sets these
 variables on each function from CDK context; the local run takes them from its own environment.
 
 No ``from __future__ import annotations``: pydantic would evaluate each field's annotation from
@@ -28,7 +28,8 @@ MIN_IDEMPOTENCY_RETENTION_DAYS = 30
 #: accounting codes (CLF, COU, MXV, UYI, UYW, XAD) follow the same rule; codes without minor
 #: units (XDR, XAU...) are refused anyway. ARS, CUP, ETB, SDG, SSP, TRY, VES/VED and ZWG move fast:
 #: review this table yearly, and pin a currency with ``MAX_CARD_BALANCE_BY_CURRENCY`` meanwhile.
-#: The README's "Per-currency maximum" table lists the resulting defaults (a test keeps it current).
+#: docs/contract.md's "Per-currency maximum" table lists the resulting defaults (a test keeps
+#: it current).
 _SCALE_GROUPS = {
     "0.03": "CLF",
     "0.3": "BHD KWD OMR XAD",
@@ -178,7 +179,8 @@ def _currency_map(raw: str) -> dict[str, Decimal]:
     return result
 
 
-#: Environment variable -> (setting name, parser). The README's configuration table lists these.
+#: Environment variable -> (setting name, parser). docs/contract.md's configuration table
+#: lists these.
 ENVIRONMENT: dict[str, tuple[str, object]] = {
     "TABLE_NAME": ("table_name", str),
     "KEYS_SECRET_ID": ("keys_secret_id", str),
