@@ -16,11 +16,11 @@ from typing import Any
 
 from giftcard import table
 from giftcard.cards import Card, Instrument, PinCharge
+from giftcard.expressions import pin_charge_update, transaction_items
 from giftcard.items import (
     CARD_SK,
     ENTRY_PREFIX,
     INSTRUMENT_PREFIX,
-    ISSUANCE_RETENTION_SECONDS,
     ISSUANCE_SK,
     PIN_RESET,
     RECORD_SK,
@@ -28,24 +28,15 @@ from giftcard.items import (
     card_from_item,
     card_item,
     card_pk,
-    card_update_fields,
     entry_from_item,
-    entry_item,
     instrument_from_item,
-    instrument_item,
     instrument_pk,
     record_from_item,
-    record_item,
 )
 from giftcard.writes import (
     ISSUANCE_PREFIX,
-    CardCheck,
     CardConflict,
-    CardCreate,
-    CardUpdate,
     InstrumentConflict,
-    InstrumentWrite,
-    IssuanceCharge,
     IssuanceExceeded,
     LedgerEntry,
     RecordExists,
@@ -237,41 +228,7 @@ class Repository:
         apply: the card has no PIN, is locked, or moved on since it was read. A card whose last
         charge carries ``token`` is this request's own charge, landed before a lost answer.
         """
-        names = {"#failures": "pin_failures", "#lock": "pin_locked_until", "#charge": "pin_charge"}
-        values: dict[str, Any] = {":token": token}
-        own = "(attribute_not_exists(#charge) OR #charge <> :token)"
-        if charge.expect is None:
-            names["#hard"] = "pin_hard_locked"
-            values.update({":one": 1, ":zero": 0, ":last": max_failures - 1, ":now": now_epoch})
-            values[":no"] = False
-            update = "SET #failures = if_not_exists(#failures, :zero) + :one, #charge = :token"
-            condition = (
-                "attribute_exists(pin_hash)"
-                " AND (attribute_not_exists(#failures) OR #failures < :last)"
-                " AND (attribute_not_exists(#lock) OR #lock <= :now)"
-                " AND (attribute_not_exists(#hard) OR #hard = :no)"
-                f" AND {own}"
-            )
-        else:
-            names.update({"#lockouts": "pin_lockouts", "#hard": "pin_hard_locked"})
-            values.update(
-                {
-                    ":failures": charge.failures,
-                    ":lock": charge.locked_until,
-                    ":lockouts": charge.lockouts,
-                    ":hard": charge.hard_locked,
-                    ":seen_failures": charge.expect[0],
-                    ":seen_lock": charge.expect[1],
-                }
-            )
-            update = (
-                "SET #failures = :failures, #lock = :lock, #lockouts = :lockouts,"
-                " #hard = :hard, #charge = :token"
-            )
-            condition = (
-                "attribute_exists(pin_hash) AND #failures = :seen_failures"
-                f" AND #lock = :seen_lock AND {own}"
-            )
+        update, condition, names, values = pin_charge_update(charge, token, now_epoch, max_failures)
         try:
             response = self._call(
                 "update_item",
@@ -385,41 +342,7 @@ class Repository:
         Raises ``RecordExists`` (the key was used: replay it), ``CardConflict`` /
         ``InstrumentConflict`` (state moved on: decide again) or ``StorageBusy`` (retry).
         """
-        items: list[dict[str, Any]] = []
-        roles: list[str] = []
-        if write.record is not None:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": self._dump(record_item(write.record)),
-                        "ConditionExpression": "attribute_not_exists(PK) OR expires_at < :now",
-                        "ExpressionAttributeValues": self._values({":now": now_epoch}),
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                }
-            )
-            roles.append("record")
-        if write.card is not None:
-            items.append(self._card_operation(write.card))
-            roles.append("card")
-        if write.instrument is not None:
-            items.append(self._instrument_operation(write.instrument, open_shards))
-            roles.append("instrument")
-        if write.issuance is not None:
-            items.append(self._issuance_operation(write.issuance))
-            roles.append("issuance")
-        for entry in write.entries:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": self._dump(entry_item(entry)),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                }
-            )
-            roles.append("entry")
+        items, roles = transaction_items(write, now_epoch, open_shards, self.table_name, self._dump)
         try:
             self._call("transact_write_items", TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as exc:
@@ -454,113 +377,6 @@ class Repository:
             raise StorageBusy("transact_write_items") from exc
         raise exc
 
-    def _card_operation(self, change: CardCreate | CardUpdate | CardCheck) -> dict[str, Any]:
-        key = {
-            "PK": card_pk(
-                change.lookup if not isinstance(change, CardCreate) else change.card.lookup
-            ),
-            "SK": CARD_SK,
-        }
-        if isinstance(change, CardCreate):
-            return {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": self._dump(card_item(change.card, change.customer_sealed)),
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        condition = self._card_condition(change, names, values)
-        if isinstance(change, CardCheck):
-            operation: dict[str, Any] = {
-                "TableName": self.table_name,
-                "Key": self._dump(key),
-                "ConditionExpression": condition,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-            if names:
-                operation["ExpressionAttributeNames"] = names
-            if values:
-                operation["ExpressionAttributeValues"] = self._values(values)
-            return {"ConditionCheck": operation}
-        assignments = []
-        fields, if_missing, removed = card_update_fields(change)
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#f{index}"] = name
-            values[f":f{index}"] = value
-            assignments.append(f"#f{index} = :f{index}")
-        for index, (name, value) in enumerate(if_missing.items()):
-            names[f"#m{index}"] = name
-            values[f":m{index}"] = value
-            assignments.append(f"#m{index} = if_not_exists(#m{index}, :m{index})")
-        names["#version"] = "version"
-        values[":one"] = 1
-        values[":zero"] = 0
-        assignments.append("#version = if_not_exists(#version, :zero) + :one")
-        update = "SET " + ", ".join(assignments)
-        for index, name in enumerate(removed):
-            names[f"#r{index}"] = name
-        if removed:
-            update += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(removed)))
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": self._dump(key),
-                "UpdateExpression": update,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": self._values(values),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
-    @staticmethod
-    def _card_condition(
-        change: CardUpdate | CardCheck, names: dict[str, str], values: dict[str, Any]
-    ) -> str:
-        if isinstance(change, CardCheck) or change.expect_version is not None:
-            if change.expect_version is None:
-                return "attribute_not_exists(PK)"
-            names["#version"] = "version"
-            values[":expected_version"] = change.expect_version
-            return "#version = :expected_version"
-        names["#state"] = "state"
-        states = []
-        for index, state in enumerate(change.expect_states):
-            values[f":state{index}"] = str(state)
-            states.append(f"#state = :state{index}")
-        matches = "(" + " OR ".join(states) + ")" if states else "attribute_exists(PK)"
-        if change.allow_missing:
-            return f"attribute_not_exists(PK) OR {matches}"
-        return f"attribute_exists(PK) AND {matches}"
-
-    def _issuance_operation(self, charge: IssuanceCharge) -> dict[str, Any]:
-        """Add the amount to the day's counter only while the total stays within the limit
-        (atomic with the load, so concurrent loads can never pass it together)."""
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": self._dump({"PK": charge.pk, "SK": ISSUANCE_SK}),
-                "UpdateExpression": (
-                    "SET #type = :type, updated_at = :at, #ttl = :ttl ADD issued :amount"
-                ),
-                "ConditionExpression": "attribute_not_exists(issued) OR issued <= :room",
-                "ExpressionAttributeNames": {"#type": "type", "#ttl": table.TTL_ATTRIBUTE},
-                "ExpressionAttributeValues": self._values(
-                    {
-                        ":type": "issuance",
-                        ":at": charge.at,
-                        ":ttl": charge.at + ISSUANCE_RETENTION_SECONDS,
-                        ":amount": charge.amount,
-                        ":room": charge.limit - charge.amount,
-                    }
-                ),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
     def issued_on(self, currency: str, day: str) -> int:
         """The value loaded on ``day`` (UTC, YYYY-MM-DD) in ``currency``, minor units."""
         response = self._call(
@@ -571,23 +387,6 @@ class Repository:
         )
         item = response.get("Item")
         return int(self._load(item)["issued"]) if item else 0
-
-    def _instrument_operation(self, write: InstrumentWrite, open_shards: int) -> dict[str, Any]:
-        operation: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Item": self._dump(instrument_item(write.instrument, open_shards)),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        if write.expect_version is None:
-            operation["ConditionExpression"] = "attribute_not_exists(PK)"
-        else:
-            operation["ConditionExpression"] = "version = :expected_version"
-            operation["ExpressionAttributeValues"] = self._values(
-                {":expected_version": write.expect_version}
-            )
-        return {"Put": operation}
-
-    # operator / test helpers --------------------------------------------------------------------
 
     def scan_all(self) -> Iterator[dict[str, Any]]:
         """Every item (tests and audits only; never on a request path)."""
