@@ -216,6 +216,12 @@ def test_a_guess_within_the_window_counts_one_more_and_keeps_the_lock_fields() -
     )
 
 
+def test_the_guess_before_the_last_leaves_one_and_does_not_lock() -> None:
+    # limit 5: the 4th wrong guess in the window still leaves the card open for a 5th
+    charge = plan_pin_charge(_card(pin_failures=3, pin_lockouts=2), NOW, 5, 900)
+    assert charge == PinCharge(expect=(3, 0), failures=4, locked_until=0, lockouts=2, locks=False)
+
+
 def test_the_windows_last_guess_carries_the_lock_and_the_streak() -> None:
     charge = plan_pin_charge(_card(pin_failures=4, pin_lockouts=2), NOW, 5, 900)
     assert charge == PinCharge(

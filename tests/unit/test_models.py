@@ -9,14 +9,17 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from giftcard.http import validation_message
 from giftcard.jsonio import dumps, loads
 from giftcard.models import (
+    MAX_METADATA_BYTES,
     ActivateRequest,
     BalanceRequest,
     BalanceResponse,
     DeactivateRequest,
     DeactivateResponse,
     ErrorResponse,
+    InstrumentRefundRequest,
     IssuedIdentifier,
     IssueRequest,
     IssueResponse,
@@ -201,3 +204,23 @@ def test_error_codes_of_the_errors_module_are_all_contract_codes() -> None:
     assert statuses["unauthorized"] == 401
     assert statuses["payload_too_large"] == 413
     assert statuses["retry_error"] == 503
+
+
+def test_payment_metadata_is_capped_as_echoed_and_the_refusal_says_so() -> None:
+    def refund(metadata: str) -> Any:
+        return parse(
+            InstrumentRefundRequest,
+            '{"instrument_id": "i-1", "idempotency_key": "k", "amount": 5, "currency": "USD",'
+            ' "metadata": ' + metadata + "}",
+        )
+
+    # Echoed as '{"m": "xx...x"}': exactly the cap is accepted, one byte more is refused
+    at_cap = dumps({"m": "x" * (MAX_METADATA_BYTES - len('{"m": ""}'))})
+    assert len(at_cap.encode()) == MAX_METADATA_BYTES
+    assert refund(at_cap).metadata == loads(at_cap)
+    over = dumps({"m": "x" * (MAX_METADATA_BYTES - len('{"m": ""}') + 1)})
+    with pytest.raises(ValidationError) as refused:
+        refund(over)
+    assert validation_message(refused.value) == (
+        "Invalid request: metadata: must be at most 16384 bytes as JSON"
+    )

@@ -11,7 +11,14 @@ import pytest
 
 from giftcard.errors import AmountOutOfRange, InvalidRequest
 from giftcard.jsonio import AbsurdNumber, JSONError, dumps, format_decimal, loads
-from giftcard.money import check_currency, max_minor, minor_digits, to_major, to_minor
+from giftcard.money import (
+    check_currency,
+    issuance_ceiling_minor,
+    max_minor,
+    minor_digits,
+    to_major,
+    to_minor,
+)
 from giftcard.settings import Settings, settings_from
 
 DEFAULT = Settings()
@@ -252,10 +259,46 @@ def test_a_maximum_with_more_decimals_than_the_currency_rounds_down() -> None:
     assert max_minor("JPY", settings) == 15083
 
 
+# issuance_ceiling_minor (anti-minting: the value loaded per currency per UTC day) ----------------
+
+
+def test_the_daily_issuance_ceiling_is_the_factor_times_each_currencys_maximum() -> None:
+    # 100 x the per-card maximum, alarm at 80 %, in each currency's own minor units
+    assert issuance_ceiling_minor("USD", DEFAULT) == (100_000_000, 80_000_000)  # 1,000,000.00
+    assert issuance_ceiling_minor("JPY", DEFAULT) == (150_000_000, 120_000_000)  # no minor unit
+    assert issuance_ceiling_minor("BHD", DEFAULT) == (300_000_000, 240_000_000)  # 3 digits
+    settings = settings_from({"MAX_CARD_BALANCE": "200", "ISSUANCE_CEILING_FACTOR": "3"})
+    assert issuance_ceiling_minor("USD", settings) == (60_000, 48_000)
+
+
+def test_a_per_currency_issuance_ceiling_wins_over_the_factor() -> None:
+    settings = settings_from(
+        {"ISSUANCE_CEILING_BY_CURRENCY": "JPY=500000", "ISSUANCE_ALERT_FRACTION": "0.5"}
+    )
+    assert issuance_ceiling_minor("JPY", settings) == (500_000, 250_000)
+    assert issuance_ceiling_minor("USD", settings) == (100_000_000, 50_000_000)
+
+
+def test_the_issuance_ceiling_and_its_alert_level_round_down() -> None:
+    # Never a minor unit more than configured: 100.555 USD allows 100.55, an alert at 80 % of
+    # 1,001 yen (800.8) fires at 800, not 801.
+    settings = settings_from(
+        {
+            "MAX_CARD_BALANCE": "100.555",
+            "ISSUANCE_CEILING_FACTOR": "1",
+            "ISSUANCE_CEILING_BY_CURRENCY": "JPY=1001",
+        }
+    )
+    assert issuance_ceiling_minor("USD", settings) == (10055, 8044)
+    assert issuance_ceiling_minor("JPY", settings) == (1001, 800)
+
+
 @pytest.mark.parametrize(
     "text",
-    ["1.50", "1E+1000", "-5e-1000", "2.5E3", "-0", "0.010", "9" * 100, "1e0001000", "100"],
-)
+    ["1.50", "1E+1000", "-5e-1000", "2.5E3", "-0", "0.010", "9" * 100, "1e0001000", "100",
+     # 100 digits: neither the sign nor the point counts; leading zeros of an exponent neither
+     "-" + "9" * 100, "0." + "9" * 99, "-" + "9" * 50 + "." + "9" * 50, "1e00001", "1E-00000"],
+)  # fmt: skip
 def test_parsed_numbers_are_written_back_exactly_as_they_were_written(text: str) -> None:
     parsed = loads(f'{{"n": [{text}]}}')
     assert parsed["n"][0] == Decimal(text)
