@@ -36,11 +36,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-node_modules/.installed: package.json
-	npm install --no-audit --no-fund --silent
+# swagger-ui-dist pulls in @scarf/scarf, whose install script would report the install to scarf.sh.
+node_modules/.installed: package.json package-lock.json
+	SCARF_ANALYTICS=false npm install --no-audit --no-fund --silent
 	touch $@
 
-run: venv
+run: venv node_modules/.installed
 	PORT=$(PORT) $(PY) -m tools.local_api
 
 # Not part of `make test`: it takes minutes (docs/testing.md, "Mutation testing").

@@ -75,6 +75,8 @@ if name == "boto3_tuned":
 sys.path[:0] = [function_dir, layer_dir]
 event = json.loads(sys.stdin.read())
 
+# Not tests.support.events.LambdaContext: this child has only the function and the layer on its
+# path, as in Lambda, so that the import it times is the function's alone.
 class Context:
     function_name = name
     memory_limit_in_mb = 512

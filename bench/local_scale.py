@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.flows import CUSTOMER
+from tests.support.flows import CUSTOMER
 
 SMALL = 50
 WEBHOOKS = ("balance", "issue", "activate", "reserve", "capture")

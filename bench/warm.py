@@ -21,7 +21,8 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.flows import CUSTOMER, STORE_ID, FlowError, load_handler, proxy_event
+from tests.support.events import LambdaContext, proxy_event
+from tests.support.flows import CUSTOMER, STORE_ID, FlowError, load_handler
 
 Key = tuple[str, str]
 
@@ -134,11 +135,12 @@ def _call(function: str, body: dict[str, Any], path: dict[str, str] | None = Non
     """An unmeasured request through the real handler (setting the table up)."""
     import json
 
-    from bench.flows import Context
     from giftcard.routes import ROUTES
 
     route = next(r.path for r in ROUTES if r.function == function)
-    response = load_handler(function)(proxy_event(route, body, path), Context())
+    response = load_handler(function)(
+        proxy_event(route, body, path_parameters=path), LambdaContext("bench")
+    )
     if response["statusCode"] != 200:
         raise FlowError(f"setup {function}: {response['statusCode']}")
     return json.loads(response["body"])
@@ -157,7 +159,7 @@ def _issued() -> dict[str, Any]:
 
 
 def _stock() -> dict[str, Any]:
-    from bench.flows import stock_card
+    from tests.support.flows import stock_card
 
     number, pin = stock_card()
     return {"number": number, "pin": pin}
@@ -351,7 +353,6 @@ def measure(
     fewer (but at least ``least``) when ``budget`` seconds run out first."""
     import os
 
-    from bench.flows import Context
     from giftcard import aws
     from giftcard.routes import ROUTES
 
@@ -369,8 +370,10 @@ def measure(
     previous: list[tuple[str, dict[str, Any]]] = []
     with Recorder(aws.client("dynamodb")) as recorder, Recorder(raw) as raw_recorder:
         for index in range(warmup + samples):
-            event = proxy_event(route, scenario.body(state), scenario.path_parameters(state))
-            context = Context()
+            event = proxy_event(
+                route, scenario.body(state), path_parameters=scenario.path_parameters(state)
+            )
+            context = LambdaContext("bench")
             # Odd samples replay the previous request's calls first: neither side always
             # follows the other.
             raw_first = index % 2 == 1 and bool(previous)

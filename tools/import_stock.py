@@ -173,8 +173,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from giftcard.errors import RetryError
     from giftcard.keys import key_material
-    from giftcard.repository import Repository, StorageBusy
+    from giftcard.repository import Repository
     from giftcard.stock import StockFileError, import_stock
+    from giftcard.writes import StorageBusy
 
     configure_aws(args.endpoint_url, args.region)
     source: Any = None

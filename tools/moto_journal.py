@@ -23,7 +23,7 @@ Two deliberate differences, both where moto 5.2.5 is wrong: moto backs up a tabl
 transaction names it by name (not by ARN), and it does not roll back when an exception escapes
 its per-item handler; the journal restores in both cases.
 
-It is for the local run (``tools/local_api.py``) and the test harness (``tests/conftest.py``);
+It is for the local run (``tools/local_api/``) and the test harness (``tests/conftest.py``);
 production is DynamoDB and never imports moto.
 
 Written against moto ``MOTO_VERSION`` only. ``install()`` raises ``MotoShapeError`` (it never

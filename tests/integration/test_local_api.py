@@ -20,6 +20,7 @@ from giftcard.cards import generate_number
 from giftcard.settings import Settings
 from tests.support.local_server import ROOT, LocalApi
 from tools.local_api import Gateway, ServedRoute, path_pattern, policy_allows
+from tools.local_api.docs import docs_pages
 
 STOCK_PIN = "2468"
 ISSUE = json.loads((ROOT / "docs/examples/issue.request.json").read_text())
@@ -170,7 +171,7 @@ def test_body_over_the_limit_is_413(api: LocalApi) -> None:
     assert api.post("/gift_card/balance", {"identifier": {"number": "1"}})[0] == 400
 
 
-def test_openapi_document_and_docs_page_are_served(api: LocalApi) -> None:
+def test_openapi_document_is_served(api: LocalApi) -> None:
     status, headers, raw = api.request("GET", "/openapi.json")
     assert status == 200 and headers["Content-Type"] == "application/json"
     document = json.loads(raw)
@@ -182,11 +183,30 @@ def test_openapi_document_and_docs_page_are_served(api: LocalApi) -> None:
         "/gift_card/activate",
         "/gift_card/deactivate",
     } <= set(document["paths"])
+    security = next(iter(document["components"]["securitySchemes"].values()))
+    assert security["name"] == "Authorization"
+
+
+def test_docs_page_is_swagger_ui_served_by_the_local_run(api: LocalApi) -> None:
+    # Given the local run, when a browser opens /docs
     status, headers, raw = api.request("GET", "/docs")
     page = raw.decode()
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    assert "/gift_card/deactivate" in page and "Authorization" in page
-    assert "<script" not in page  # no CDN, no JavaScript
+    # Then it loads Swagger UI from the local run itself, nothing from another host (no CDN)
+    assert "swagger-ui" in page
+    assets = re.findall(r"(?:src|href)='([^']+)'", page)
+    assert "//" not in page and all(asset.startswith("/docs/") for asset in assets)
+    assert {"/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"} <= set(assets)
+    for asset in assets:
+        status, headers, raw = api.request("GET", asset)
+        assert status == 200, asset
+        assert raw, asset
+        expected = {"js": "text/javascript", "css": "text/css", "png": "image/png"}
+        assert headers["Content-Type"].startswith(expected[asset.rsplit(".", 1)[1]]), asset
+    # And the script that starts it reads the local run's own OpenAPI document
+    _, _, script = api.request("GET", "/docs/swagger-initializer.js")
+    assert '"url": "/openapi.json"' in script.decode()
+    assert "SwaggerUIBundle(" in script.decode()
 
 
 def test_64_concurrent_connections_all_get_an_answer(api: LocalApi) -> None:
@@ -377,3 +397,14 @@ def test_policy_evaluation() -> None:
         }
     }
     assert not policy_allows(other_stage, arn)
+
+
+def test_docs_without_swagger_ui_installed_point_at_the_document(tmp_path: Path) -> None:
+    # Given no swagger-ui-dist package (npm install not run)
+    pages, warnings = docs_pages({"info": {"title": "t"}}, package=tmp_path)
+    # Then /docs says how to install it and links the document, which is still served
+    assert (
+        "make run" in pages["/docs"][1].decode() and "/openapi.json" in pages["/docs"][1].decode()
+    )
+    assert json.loads(pages["/openapi.json"][1]) == {"info": {"title": "t"}}
+    assert warnings and "npm install" in warnings[0]

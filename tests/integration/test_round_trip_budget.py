@@ -1,8 +1,9 @@
 """The performance budget's deterministic part (issue 7): DynamoDB round trips per request.
 
-The flow is the benchmark's own (``bench.flows``): the real handlers on moto, a realistic day of
-a card (issue with a full customer, balances, a wrong PIN, a printed card activated, a card
-deactivated, every mutation replayed, and a payment reserved, captured, refunded and revoked).
+The flow is ``tests/support/flows.py`` (``make bench`` runs the same one): the real handlers on
+moto, a realistic day of a card (issue with a full customer, balances, a wrong PIN, a printed
+card activated, a card deactivated, every mutation replayed, and a payment reserved, captured,
+refunded and revoked).
 Timing figures are the benchmark's business (``make bench``), never asserted here.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import flows
+from tests.support import flows
 from tests.support.aws import offline_aws
 
 #: One round trip per success path and per replay. A PIN guess is charged (one conditional

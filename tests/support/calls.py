@@ -2,7 +2,8 @@
 
 - ``invoke(name, body)``: run ``functions.<name>.handler.lambda_handler`` with a REST proxy event
   and get an ``Answer`` (status, exact body text, parsed JSON with ``Decimal`` numbers).
-- ``DynamoCalls``: count the DynamoDB round trips a request makes (botocore ``before-call`` hook).
+- ``CallCounter``/``DynamoCalls``: count the DynamoDB round trips a request makes (botocore
+  ``before-call`` hook; the benchmark counts with the same class).
 - ``lose_response_once``: make a DynamoDB call fail with a read timeout *after* it reached the
   table (the lost-response case: the write committed, the caller never heard).
 - ``Secrets`` + ``find_secrets``/``assert_no_secrets``: remember the card numbers, PINs, keys and
@@ -34,7 +35,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bench.flows import CallCounter
 from giftcard.routes import ROUTES
 from tests.support.aws import API_KEY, API_KEY_ID
 from tests.support.events import LambdaContext, proxy_event
@@ -139,9 +139,38 @@ def _loads_or_none(text: str) -> Any:
 # Counting DynamoDB round trips -------------------------------------------------------------------
 
 
+class CallCounter:
+    """Counts API calls on one botocore client (``before-call.<service>.*``) while open."""
+
+    def __init__(self, client: Any, service: str = "dynamodb") -> None:
+        self.operations: list[str] = []
+        self._events = client.meta.events
+        self._event = f"before-call.{service}.*"
+
+    def __enter__(self) -> CallCounter:
+        self._events.register(self._event, self._seen)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._events.unregister(self._event, self._seen)
+
+    def _seen(self, model: Any, **_: Any) -> None:
+        self.operations.append(model.name)
+
+    @contextmanager
+    def window(self) -> Iterator[list[str]]:
+        """The operations made inside the ``with`` block."""
+        start = len(self.operations)
+        seen: list[str] = []
+        try:
+            yield seen
+        finally:
+            seen.extend(self.operations[start:])
+
+
 class DynamoCalls(CallCounter):
-    """Every DynamoDB operation the service's client sends while active, in order (the
-    benchmark's counter on ``giftcard.aws``'s client).
+    """Every DynamoDB operation the service's client sends while active, in order (a
+    ``CallCounter`` on ``giftcard.aws``'s client).
 
     >>> with DynamoCalls() as calls:
     ...     invoke("balance", body)

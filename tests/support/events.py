@@ -1,4 +1,5 @@
-"""API Gateway REST proxy events, as API Gateway sends them to our Lambdas."""
+"""What Lambda hands our handlers, for tests and the benchmark alike (``bench/`` imports these):
+API Gateway REST proxy events, the authorizer's REQUEST event and the Lambda context object."""
 
 from __future__ import annotations
 
@@ -12,17 +13,28 @@ METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/POST/gi
 
 
 def proxy_event(
-    path: str, body: Any, *, raw: str | None = None, key_id: str = API_KEY_ID, method: str = "POST"
+    path: str,
+    body: Any,
+    *,
+    raw: str | None = None,
+    key_id: str = API_KEY_ID,
+    method: str = "POST",
+    path_parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The event of a request on the route ``path`` (``{name}`` filled from ``path_parameters``)
+    that the authorizer let through with ``key_id``; the body is ``raw`` or ``body`` as JSON."""
     request_id = str(uuid.uuid4())
+    concrete = path
+    for name, value in (path_parameters or {}).items():
+        concrete = concrete.replace("{" + name + "}", value)
     return {
         "resource": path,
-        "path": path,
+        "path": concrete,
         "httpMethod": method,
         "headers": {"Content-Type": "application/json"},
         "multiValueHeaders": {},
         "queryStringParameters": None,
-        "pathParameters": None,
+        "pathParameters": dict(path_parameters) if path_parameters else None,
         "stageVariables": None,
         "requestContext": {
             "requestId": request_id,
@@ -52,9 +64,15 @@ def authorizer_event(headers: dict[str, str] | None) -> dict[str, Any]:
 class LambdaContext:
     """The bits of the Lambda context object Powertools and our handlers read."""
 
-    function_name = "test"
     memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
 
-    def __init__(self) -> None:
+    def __init__(self, function_name: str = "test") -> None:
+        self.function_name = function_name
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        )
         self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Time left of a fresh invocation: well above the expiry job's reserve."""
+        return 30_000

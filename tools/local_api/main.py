@@ -1,0 +1,150 @@
+"""``make run`` (``python -m tools.local_api``): moto, the gateway and the HTTP server started
+together, the banner printed, the reservation expiry job run on its schedule until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from giftcard.settings import Settings, get_settings
+from tools.local_api.docs import docs_pages
+from tools.local_api.gateway import (
+    HOST,
+    JSON_TYPE,
+    REGION,
+    ROOT,
+    Gateway,
+    ServedRoute,
+    load_authorizer,
+    load_routes,
+)
+from tools.local_api.moto_setup import import_stock_file, prepare_environment, provision, start_moto
+from tools.local_api.scheduler import expiry_rate_seconds, run_expiry_job_until
+from tools.local_api.server import LocalServer
+
+
+def _python() -> str:
+    executable = Path(sys.executable)
+    try:
+        return str(executable.relative_to(Path.cwd()))
+    except ValueError:
+        return str(executable)
+
+
+def banner(
+    base_url: str,
+    api_key: str,
+    moto_endpoint: str,
+    settings: Settings,
+    served: list[ServedRoute],
+) -> str:
+    header = settings.api_key_header
+    auth = shlex.quote(f"{header}: Bearer {api_key}")
+    lines = [
+        "Gift card API, local run (moto for DynamoDB and Secrets Manager)",
+        f"  base URL       {base_url}",
+        f"  API key        {api_key}    (header {header}: the key or 'Bearer <key>')",
+        f"  OpenAPI        {base_url}/openapi.json",
+        f"  docs           {base_url}/docs",
+        f"  moto endpoint  {moto_endpoint}    (region {REGION}, table {settings.table_name})",
+        "  routes         " + ", ".join(f"POST {s.route.path}" for s in served),
+        "",
+        "Import printed card stock (CSV with the header number,pin) into this run:",
+        f"  {_python()} -m tools.import_stock cards.csv --endpoint-url {moto_endpoint} "
+        f"--region {REGION} --table {shlex.quote(settings.table_name)} "
+        f"--keys-secret {shlex.quote(settings.keys_secret_id)}",
+        "",
+        "Try it (example bodies from docs/examples/; balance and deactivate need a number the",
+        "issue call returned, activate a number from imported stock):",
+    ]
+    for served_route in served:
+        route = served_route.route
+        path = route.path.replace("{instrument_id}", "INSTRUMENT_ID")
+        example = ROOT / "docs" / "examples" / f"{route.function}.request.json"
+        body = example.read_text(encoding="utf-8").strip() if example.is_file() else "{}"
+        lines.append(
+            f"  curl -sS -X POST {base_url}{path} -H {auth} "
+            f"-H 'Content-Type: {JSON_TYPE}' -d {shlex.quote(body)}"
+        )
+    lines += ["", "Ctrl-C stops."]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    from tools import moto_journal
+    from tools.openapi import build_document
+
+    try:
+        port = int(os.environ.get("PORT") or 8000)
+    except ValueError:
+        print("PORT must be a number", file=sys.stderr)
+        return 2
+    api_key = os.environ.get("API_KEY") or secrets.token_urlsafe(24)
+    if not 16 <= len(api_key) <= 512:
+        print(
+            "API_KEY must be 16 to 512 characters (shorter keys never open the API)",
+            file=sys.stderr,
+        )
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C: do not wait for requests in flight
+            os._exit(128 + signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    try:
+        moto = start_moto()
+    except moto_journal.MotoShapeError as exc:
+        print(f"cannot start the local run: {exc}", file=sys.stderr)
+        return 2
+    server: LocalServer | None = None
+    try:
+        moto_host, moto_port = moto.get_host_and_port()
+        moto_endpoint = f"http://{moto_host}:{moto_port}"
+        prepare_environment(moto_endpoint)
+        settings = get_settings()
+        provision(settings, api_key)
+        if stock := os.environ.get("STOCK_CSV"):
+            status = import_stock_file(stock, settings)
+            if status:
+                return status
+
+        served, warnings = load_routes()
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        try:
+            server = LocalServer((HOST, port), Gateway(settings, served, load_authorizer()))
+        except OSError as exc:
+            print(f"cannot listen on {HOST}:{port}: {exc.strerror}", file=sys.stderr)
+            return 2
+        base_url = f"http://{HOST}:{server.server_address[1]}"
+        document = build_document(
+            [s.route for s in served], server_url=base_url, api_key_header=settings.api_key_header
+        )
+        server.gateway.pages, docs_warnings = docs_pages(document)
+        for warning in docs_warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(banner(base_url, api_key, moto_endpoint, settings, served), flush=True)
+
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
+        thread.start()
+        run_expiry_job_until(stop, expiry_rate_seconds())
+        server.shutdown()
+        thread.join()
+        print("Stopped.", flush=True)
+        return 0
+    finally:
+        if server is not None:
+            server.server_close()
+        moto.stop()
