@@ -8,6 +8,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
 
+from giftcard import errors
 from infra.config import StackConfig
 from infra.functions import Functions, log_group
 from infra.nag import acknowledge
@@ -18,39 +19,30 @@ def error_body(error_code: str, message: str) -> str:
     return json.dumps({"error_code": error_code, "message": message}, separators=(",", ":"))
 
 
-#: API Gateway's own answers, rewritten to the contract's error body. ``None`` keeps the status
-#: API Gateway chose (e.g. 502/504 for DEFAULT_5XX).
-GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
-    (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "Missing or invalid API key."),
+#: API Gateway's own answers, rewritten to the contract's error body: the same code and message
+#: as the service's own error of that kind (``giftcard.errors``, the one place they are written).
+#: ``None`` keeps the status API Gateway chose (e.g. 502/504 for DEFAULT_5XX).
+GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, type[errors.ServiceError]], ...] = (
+    (apigw.ResponseType.UNAUTHORIZED, "401", errors.Unauthorized),
     # Our authorizer is the only source of a deny: for NewStore it means "key not accepted",
     # and the contract answers every rejected key with 401.
-    (apigw.ResponseType.ACCESS_DENIED, "401", "unauthorized", "Missing or invalid API key."),
+    (apigw.ResponseType.ACCESS_DENIED, "401", errors.Unauthorized),
     # The WAF's IP allow-list (when configured); not a contract outcome for NewStore itself.
-    (apigw.ResponseType.WAF_FILTERED, "403", "forbidden", "Request blocked."),
+    (apigw.ResponseType.WAF_FILTERED, "403", errors.Forbidden),
     # API Gateway answers a path (or method) it does not know with 403 "Missing Authentication
     # Token"; the contract says 404 not_found.
-    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "Unknown path."),
-    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", "Unknown path."),
-    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "Request body too large."),
-    (apigw.ResponseType.THROTTLED, "429", "rate_limit", "Too many requests; retry later."),
-    (apigw.ResponseType.QUOTA_EXCEEDED, "429", "rate_limit", "Too many requests; retry later."),
-    (apigw.ResponseType.AUTHORIZER_FAILURE, "503", "retry_error", "Temporarily unavailable."),
-    (
-        apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR,
-        "503",
-        "retry_error",
-        "Temporarily unavailable.",
-    ),
-    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_request", "Invalid request body."),
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", errors.NotFound),
+    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", errors.NotFound),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", errors.PayloadTooLarge),
+    (apigw.ResponseType.THROTTLED, "429", errors.RateLimited),
+    (apigw.ResponseType.QUOTA_EXCEEDED, "429", errors.RateLimited),
+    (apigw.ResponseType.AUTHORIZER_FAILURE, "503", errors.RetryError),
+    (apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR, "503", errors.RetryError),
+    (apigw.ResponseType.BAD_REQUEST_BODY, "400", errors.InvalidRequest),
     # Only the 405 mock methods have request templates, so only they can answer 415.
-    (
-        apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE,
-        "405",
-        "method_not_allowed",
-        "Only POST is allowed.",
-    ),
-    (apigw.ResponseType.DEFAULT_4_XX, None, "invalid_request", "Invalid request."),
-    (apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", "Internal error."),
+    (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "405", errors.MethodNotAllowed),
+    (apigw.ResponseType.DEFAULT_4_XX, None, errors.InvalidRequest),
+    (apigw.ResponseType.DEFAULT_5_XX, None, errors.InternalError),
 )
 
 #: JSON access log line per request. No body, no header value: the key never reaches the logs.
@@ -117,12 +109,12 @@ class Api(Construct):
             results_cache_ttl=Duration.seconds(config.authorizer_cache_seconds),
         )
 
-        for response_type, status, error_code, message in GATEWAY_RESPONSES:
+        for response_type, status, error in GATEWAY_RESPONSES:
             self.rest_api.add_gateway_response(
                 f"Gateway{response_type.response_type}",
                 type=response_type,
                 status_code=status,
-                templates={"application/json": error_body(error_code, message)},
+                templates={"application/json": error_body(error.error_code, error.message)},
             )
 
         method_not_allowed = apigw.MockIntegration(

@@ -109,6 +109,14 @@ class Unauthorized(ServiceError):
     message = "Missing or invalid API key."
 
 
+class Forbidden(ServiceError):
+    """Refused by the WAF's IP allow-list (and, for operators, by IAM)."""
+
+    status = 403
+    error_code = "forbidden"
+    message = "Access denied."
+
+
 class NotFound(ServiceError):
     status = 404
     error_code = "not_found"

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
+from giftcard import errors
 from giftcard.routes import ROUTES
 from tests.infra.conftest import Synth
 
@@ -107,6 +108,22 @@ EXPECTED_GATEWAY_RESPONSES = {
 }
 
 
+SERVICE_MESSAGES = {
+    error.error_code: error.message
+    for error in (
+        errors.Unauthorized,
+        errors.Forbidden,
+        errors.NotFound,
+        errors.PayloadTooLarge,
+        errors.RateLimited,
+        errors.RetryError,
+        errors.InvalidRequest,
+        errors.MethodNotAllowed,
+        errors.InternalError,
+    )
+}
+
+
 def test_gateway_errors_use_the_contract_error_body(synth: Synth) -> None:
     responses = {
         r["Properties"]["ResponseType"]: r["Properties"]
@@ -119,6 +136,9 @@ def test_gateway_errors_use_the_contract_error_body(synth: Synth) -> None:
         body = json.loads(props["ResponseTemplates"]["application/json"])
         assert set(body) == {"error_code", "message"}
         assert body["error_code"] == error_code
+        # the very words the service (and the local gateway) answers with for that code: the
+        # gateway's bodies and the service's cannot drift apart
+        assert body["message"] == SERVICE_MESSAGES[error_code], response_type
 
 
 def test_stage_throttles_traces_and_writes_json_access_logs(synth: Synth) -> None:

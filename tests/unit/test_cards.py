@@ -11,6 +11,7 @@ import pytest
 from giftcard.cards import (
     Card,
     CardState,
+    Instrument,
     PinCharge,
     generate_number,
     generate_pin,
@@ -248,3 +249,20 @@ def test_no_guess_is_charged_on_a_locked_or_hard_locked_card() -> None:
 def test_a_limit_of_one_locks_on_the_first_wrong_guess() -> None:
     charge = plan_pin_charge(_card(), NOW, 1, 900)
     assert charge is not None and charge.locks and charge.failures == 1
+
+
+def test_an_instrument_holds_what_was_authorized_less_captured_and_released() -> None:
+    # reserved: still capturable; refundable: captured and not yet refunded
+    instrument = Instrument(
+        instrument_id="i",
+        lookup="l",
+        currency="USD",
+        authorized=100,
+        captured=30,
+        refunded=10,
+        released=20,
+        version=3,
+        created_at="now",
+        expires_at=0,
+    )
+    assert (instrument.reserved, instrument.refundable) == (50, 20)
