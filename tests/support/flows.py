@@ -153,55 +153,22 @@ def webhook_flow(flow: Flow) -> dict[str, str]:
     wrong = "0000" if pin != "0000" else "1111"
     metadata = {"store_id": STORE_ID}
 
-    flow.request(
-        "balance",
-        "balance",
-        {"identifier": {"number": number, "pin": pin}, "metadata": metadata},
-    )
-    flow.request(
-        "balance_wrong_pin",
-        "balance",
-        {"identifier": {"number": number, "pin": wrong}, "metadata": metadata},
-        status=400,
-        error_code="invalid_card",
-    )
-    flow.request(
-        "balance_pin_reset",
-        "balance",
-        {"identifier": {"number": number, "pin": pin}, "metadata": metadata},
-    )
-    unknown = generate_unknown_number(number)
-    flow.request(
-        "balance_unknown_number",
-        "balance",
-        {"identifier": {"number": unknown, "pin": pin}, "metadata": metadata},
-        status=400,
-        error_code="invalid_card",
-    )
+    def balance(label: str, card_number: str, sent: str, refused: bool = False) -> None:
+        body = {"identifier": {"number": card_number, "pin": sent}, "metadata": metadata}
+        if refused:
+            flow.request(label, "balance", body, status=400, error_code="invalid_card")
+        else:
+            flow.request(label, "balance", body)
+
+    balance("balance", number, pin)
+    balance("balance_wrong_pin", number, wrong, refused=True)
+    balance("balance_pin_reset", number, pin)
+    balance("balance_unknown_number", generate_unknown_number(number), pin, refused=True)
     # Lock the card: the window's last guess carries the lock; then even the right PIN is refused.
-    limit = _pin_max_failures()
-    for _ in range(limit - 1):
-        flow.request(
-            "balance_wrong_pin",
-            "balance",
-            {"identifier": {"number": number, "pin": wrong}, "metadata": metadata},
-            status=400,
-            error_code="invalid_card",
-        )
-    flow.request(
-        "balance_locking_guess",
-        "balance",
-        {"identifier": {"number": number, "pin": wrong}, "metadata": metadata},
-        status=400,
-        error_code="invalid_card",
-    )
-    flow.request(
-        "balance_locked",
-        "balance",
-        {"identifier": {"number": number, "pin": pin}, "metadata": metadata},
-        status=400,
-        error_code="invalid_card",
-    )
+    for _ in range(_pin_max_failures() - 1):
+        balance("balance_wrong_pin", number, wrong, refused=True)
+    balance("balance_locking_guess", number, wrong, refused=True)
+    balance("balance_locked", number, pin, refused=True)
 
     stock_number, stock_pin = stock_card()
     activate_body = {

@@ -1,0 +1,130 @@
+"""What the OpenAPI document says besides the models: each route's business errors and notes,
+the API's description and the errors every route can answer (``tools.openapi`` builds the
+document from these, the route table and the models)."""
+
+from __future__ import annotations
+
+#: The 400 errors each route can answer besides ``invalid_request`` (see the service modules).
+ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
+    "balance": ("invalid_card", "card_not_active", "card_deactivated", "card_expired"),
+    "issue": ("amount_out_of_range", "issuance_limit_reached"),
+    "activate": (
+        "amount_out_of_range",
+        "issuance_limit_reached",
+        "card_not_found",
+        "card_already_active",
+        "card_deactivated",
+    ),
+    "deactivate": ("invalid_card",),
+    "instrument_create": ("amount_out_of_range", "instrument_error"),
+    "instrument_capture": ("instrument_error", "failed_command"),
+    "instrument_refund": ("instrument_error", "failed_command"),
+    "instrument_revoke": ("instrument_error", "failed_command"),
+}
+
+#: A redemption route not listed above answers with NewStore's payment provider codes.
+REDEMPTION_ERRORS: tuple[str, ...] = ("instrument_error", "failed_command")
+
+ROUTE_NOTES: dict[str, str] = {
+    "balance": (
+        "Called by the Associate App at checkout. Answers the spendable balance (reserved "
+        "amounts excluded).\n\nOrder of checks: find the card, then the PIN (lockout first), "
+        "then the card's state. Everything before the PIN has matched answers `invalid_card` "
+        "(one code and one message for unknown number, wrong PIN, missing PIN, locked PIN), so "
+        "the endpoint is no oracle. 5 consecutive wrong PINs lock the card's PIN checks for 15 "
+        "minutes (configurable); each guess is counted before it is answered, so a burst of "
+        "concurrent guesses compares at most 5 PINs per lock window; each lockout in a row "
+        "doubles the next (capped at 24 h) and the 5th in a row locks until an operator unlocks."
+    ),
+    "issue": (
+        "Issues a new virtual card with a generated number (configurable prefix and length, "
+        "Luhn check digit) and PIN. The card is active and funded at once, unless the deployment "
+        "sets ISSUED_CARDS_NEED_ACTIVATION (then an `original_operation: activation` issue "
+        "creates an inactive, unfunded card that a later activate funds)."
+    ),
+    "activate": (
+        "Activates an inactive card (typically printed stock imported beforehand) and loads its "
+        "amount; the card takes the activation's currency. Never generates a PIN. Unknown "
+        "numbers answer `card_not_found` unless REGISTER_UNKNOWN_ON_ACTIVATION is on."
+    ),
+    "deactivate": (
+        "Deactivates a card (terminal) and voids its spendable balance. `pin` is optional; when "
+        "sent it must match. Deactivating a deactivated card answers 200 with the original "
+        "`deactivated_at` and changes nothing."
+    ),
+    "instrument_create": (
+        "Reserves `amount` on the card (number and PIN, checked like balance): the card becomes "
+        "a financial instrument whose `identifier` the capture, refund and revoke calls take. "
+        "With `allow_partial` it reserves what the card has. Reserved money is held, not "
+        "spendable, until captured or revoked; an uncaptured reservation is released after "
+        "RESERVATION_EXPIRY_SECONDS (7 days by default). `instrument_error`: the card cannot "
+        "pay (unknown, not verified, not active, currency, funds)."
+    ),
+    "instrument_capture": (
+        "Captures reserved money (the sale). `failed_command`: unknown instrument, expired "
+        "reservation, or more than still reserved."
+    ),
+    "instrument_refund": (
+        "Returns captured money to the card. `failed_command`: unknown instrument or more than "
+        "captured and not yet refunded; `instrument_error`: the card is deactivated or expired."
+    ),
+    "instrument_revoke": (
+        "Releases reserved money back to the card's spendable balance (all of it without "
+        "`amount`). `failed_command`: unknown instrument, nothing reserved, or more than reserved."
+    ),
+}
+
+IDEMPOTENCY_NOTE = (
+    "With an `{field}`, the first completed answer (a 200 or a business 400) is stored "
+    "and every later request with that key on this endpoint gets the same status and body, "
+    "whatever its parameters. Validation failures, 401 and 5xx are not stored."
+)
+#: The idempotency key's field: the gift card webhooks' and the payment provider webhooks' name.
+IDEMPOTENCY_FIELDS = ("idempotence_key", "idempotency_key")
+
+API_DESCRIPTION = """\
+Gift card provider webhooks for NewStore ("Gift Card Provider Webhooks v0").
+
+**Authentication**: the API key travels in one request header, `{header}` by default (the
+header name is set at deploy time, e.g. `X-Api-Key`), as the raw key or `Bearer <key>`.
+A missing or wrong key answers `401 unauthorized`.
+
+**Money**: `{{"value": <JSON number>, "currency": "<ISO 4217>"}}`, `value` in major units
+(`25.5` = 25.50). A string value, more decimals than the currency has, a zero or negative
+amount, or an unknown or not accepted currency is `400 invalid_request`; an amount over the
+per-card maximum is `400 amount_out_of_range`. The maximum's default is worth about the same in
+every currency: 10,000 major units for USD, EUR, GBP, CHF and currencies of similar value,
+scaled for the others (1,500,000 JPY, 15,000,000 KRW; docs/contract.md lists them all).
+
+**Numbers**: a JSON number with more than 100 digits or an exponent beyond +-1000 is
+`400 invalid_request`, wherever it is. Payment `metadata` (at most 16 KiB) is echoed with its
+numbers exactly as written.
+
+**Idempotency**: the gift card webhooks' mutating calls take an optional `idempotence_key`,
+the payment provider (redemption) calls a required `idempotency_key` (1-255 characters). The
+first completed answer is replayed, byte for byte, for every later request with the same key on
+the same endpoint, whatever its parameters. Keys are kept at least 30 days.
+
+**Errors**: every non-2xx answer has the body `{{"error_code": "...", "message": "..."}}`; the
+message never contains a card number, PIN or key. `503 retry_error` and `500 internal_error`
+mean nothing was committed: retry with the same key.
+
+**Limits**: request bodies over 64 KiB answer `413 payload_too_large`. Unknown fields anywhere
+in a request body are accepted and ignored.
+"""
+
+#: Transport and platform errors every route can answer: status -> (error code, when).
+COMMON_ERRORS: tuple[tuple[int, str, str], ...] = (
+    (401, "unauthorized", "Missing or wrong API key. Nothing was read or changed."),
+    (404, "not_found", "Unknown path."),
+    (405, "method_not_allowed", "A method other than POST on a known path."),
+    (413, "payload_too_large", "Request body over the configured limit (64 KiB by default)."),
+    (429, "rate_limit", "Throttled (stage throttling or WAF rate rule). Retry later."),
+    (500, "internal_error", "Unexpected failure; no effect was committed."),
+    (
+        503,
+        "retry_error",
+        "Storage busy beyond the bounded retries (or key store unavailable); no effect was "
+        "committed. Safe to retry with the same idempotency key.",
+    ),
+)
