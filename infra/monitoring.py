@@ -12,6 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from giftcard import metric_names
 from infra.api import Api
 from infra.config import StackConfig
 from infra.functions import RESERVATION_EXPIRY, Functions
@@ -186,7 +187,7 @@ class Monitoring(Construct):
             threshold=1,
             description="DynamoDB answered with 5xx system errors",
         )
-        pin_lockouts = service_metric("PinLockouts", FIVE_MINUTES)
+        pin_lockouts = service_metric(metric_names.PIN_LOCKOUTS, FIVE_MINUTES)
         alarm(
             "PinLockoutSpike",
             pin_lockouts,
@@ -197,31 +198,31 @@ class Monitoring(Construct):
         # same guessing still shows.
         alarm(
             "PinLockoutsHourly",
-            service_metric("PinLockouts", ONE_HOUR),
+            service_metric(metric_names.PIN_LOCKOUTS, ONE_HOUR),
             threshold=config.pin_lockout_hourly_alarm_threshold,
             description="Cards locked after wrong PINs, summed over an hour: slow PIN guessing",
         )
         alarm(
             "PinHardLocks",
-            service_metric("PinHardLocks", ONE_DAY),
+            service_metric(metric_names.PIN_HARD_LOCKS, ONE_DAY),
             threshold=1,
             description="A card's PIN checks hard-locked (5 lockouts in a row): operator unlock",
         )
         alarm(
             "IdempotencyKeyReused",
-            service_metric("IdempotencyKeyReused", FIFTEEN_MINUTES),
+            service_metric(metric_names.IDEMPOTENCY_KEY_REUSED, FIFTEEN_MINUTES),
             threshold=1,
             description="An idempotency key came back with different parameters (client bug?)",
         )
         alarm(
             "IssuanceLimitReached",
-            service_metric("IssuanceLimitReached", FIVE_MINUTES),
+            service_metric(metric_names.ISSUANCE_LIMIT_REACHED, FIVE_MINUTES),
             threshold=1,
             description="Issue/activate refused: a currency reached its daily issuance ceiling",
         )
         alarm(
             "IssuanceCeilingNear",
-            service_metric("IssuanceCeilingNear", FIVE_MINUTES),
+            service_metric(metric_names.ISSUANCE_CEILING_NEAR, FIVE_MINUTES),
             threshold=1,
             description="A currency's issuance today passed the warning fraction of its ceiling",
         )

@@ -34,9 +34,9 @@ from giftcard.jsonio import (
     loads,
 )
 from giftcard.observability import logger, metrics
+from giftcard.operation import RequestContext
 from giftcard.replies import Reply
 from giftcard.repository import Repository
-from giftcard.service import RequestContext
 from giftcard.settings import Settings, get_settings
 
 M = TypeVar("M", bound=BaseModel)

@@ -34,17 +34,3 @@ quiet_sdk_loggers()
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-
-#: Custom metric names (the stack alarms on PinLockouts).
-PIN_LOCKOUTS = "PinLockouts"
-PIN_FAILURES = "PinFailures"
-PIN_HARD_LOCKS = "PinHardLocks"
-REPLAYS = "IdempotentReplays"
-#: A replay whose parameters differ from the first request's (the stack alarms on it).
-IDEMPOTENCY_KEY_REUSED = "IdempotencyKeyReused"
-RETRIES_EXHAUSTED = "StorageRetriesExhausted"
-#: A load refused by the daily issuance ceiling, and a load that took a day's total past the
-#: warning fraction of it (both alarmed: a leaked API key minting value looks like this).
-ISSUANCE_LIMIT_REACHED = "IssuanceLimitReached"
-ISSUANCE_CEILING_NEAR = "IssuanceCeilingNear"
-RESERVATIONS_EXPIRED = "ReservationsExpired"

@@ -1,9 +1,10 @@
 """What every operation shares: its request context, bounded retries, idempotency records,
 ledger entries and replies.
 
-Each domain function (``giftcard.service``, ``giftcard.redemption``) takes a validated request
-model and a ``RequestContext`` (settings, repository, keys, clock, request identity) and returns a
-``Reply``. No API Gateway event and no boto3 in here: storage is the repository's interface.
+Each domain function (``giftcard.service``, ``.redemption``, ``.settlement``) takes a validated
+request model and a ``RequestContext`` (settings, repository, keys, clock, request identity) and
+returns a ``Reply``. No API Gateway event and no boto3 in here: storage is the repository's
+interface.
 
 Idempotency: every mutation commits its response together with its effect (one transaction).
 A retry with the same key meets the stored record and replays it byte for byte, whatever its
@@ -37,10 +38,8 @@ from giftcard.errors import (
 )
 from giftcard.items import record_pk
 from giftcard.keys import CLIENT, INTERNAL, KeyMaterial, idempotency_key_hash
+from giftcard.metric_names import IDEMPOTENCY_KEY_REUSED, REPLAYS, RETRIES_EXHAUSTED
 from giftcard.observability import (
-    IDEMPOTENCY_KEY_REUSED,
-    REPLAYS,
-    RETRIES_EXHAUSTED,
     logger,
     metrics,
 )

@@ -20,10 +20,8 @@ from giftcard.errors import (
     InvalidCard,
     RetryError,
 )
+from giftcard.metric_names import PIN_FAILURES, PIN_HARD_LOCKS, PIN_LOCKOUTS
 from giftcard.observability import (
-    PIN_FAILURES,
-    PIN_HARD_LOCKS,
-    PIN_LOCKOUTS,
     logger,
     metrics,
 )
@@ -38,9 +36,6 @@ from giftcard.writes import (
 _PIN_LOCK_WAITS = 6
 _PIN_LOCK_WAIT_SECONDS = 0.05
 _PIN_LOCK_FRESH_SECONDS = 2
-
-
-# PIN check ----------
 
 
 @dataclass(frozen=True)
@@ -118,21 +113,20 @@ def prove_pin(
     context.pin_checks[lookup] = right
     if right:
         context.pin_unsettled.add(lookup)
-    if not right:
-        metrics.add_metric(name=PIN_FAILURES, unit="Count", value=1)
-        if card.pin_failures >= settings.pin_max_failures:  # this guess carried the lock
-            context.repository.confirm_pin_lock(lookup, token)
-            metrics.add_metric(name=PIN_LOCKOUTS, unit="Count", value=1)
-            if card.pin_hard_locked:
-                metrics.add_metric(name=PIN_HARD_LOCKS, unit="Count", value=1)
-            logger.warning(
-                "pin checks locked after repeated failures",
-                card_last4=card.last4,
-                lockouts_in_a_row=card.pin_lockouts,
-                hard_locked=card.pin_hard_locked,
-            )
-        raise InvalidCard()
-    return PinProof(card, charged=True)
+        return PinProof(card, charged=True)
+    metrics.add_metric(name=PIN_FAILURES, unit="Count", value=1)
+    if card.pin_failures >= settings.pin_max_failures:  # this guess carried the lock
+        context.repository.confirm_pin_lock(lookup, token)
+        metrics.add_metric(name=PIN_LOCKOUTS, unit="Count", value=1)
+        if card.pin_hard_locked:
+            metrics.add_metric(name=PIN_HARD_LOCKS, unit="Count", value=1)
+        logger.warning(
+            "pin checks locked after repeated failures",
+            card_last4=card.last4,
+            lockouts_in_a_row=card.pin_lockouts,
+            hard_locked=card.pin_hard_locked,
+        )
+    raise InvalidCard()
 
 
 def _lock_is_fresh(card: Card, now: int, settings: Settings) -> bool:

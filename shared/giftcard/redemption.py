@@ -83,7 +83,8 @@ def reserve(request: InstrumentCreateRequest, context: RequestContext) -> Reply:
 
     Checks in the contract's order: card, PIN (lockout first), then state, currency and funds;
     every refusal is the one ``instrument_error``. Two round trips: ``BatchGetItem`` (card and
-    idempotency record) and the transaction.
+    idempotency record) and the transaction, which also resets the PIN window; with a PIN, the
+    guess is charged between them (three).
     """
     settings = context.settings
     amount = money.to_minor(request.amount, request.currency, settings)

@@ -21,7 +21,6 @@ from giftcard.items import (
     CARD_SK,
     ENTRY_PREFIX,
     INSTRUMENT_PREFIX,
-    ISSUANCE_SK,
     PIN_RESET,
     RECORD_SK,
     TRANSACTION_ITEMS,
@@ -34,7 +33,6 @@ from giftcard.items import (
     record_from_item,
 )
 from giftcard.writes import (
-    ISSUANCE_PREFIX,
     CardConflict,
     InstrumentConflict,
     IssuanceExceeded,
@@ -322,7 +320,7 @@ class Repository:
                     if reason.get("Code") == "ConditionalCheckFailed"
                 }
                 if not existing:  # conflict or throttling: nothing was written, try again
-                    busy += 1
+                    busy += 1  # (consecutive, for this batch)
                     if busy >= attempts:
                         raise StorageBusy("transact_write_items") from exc
                 pending = [index for index in pending if index not in existing]
@@ -330,6 +328,7 @@ class Repository:
             for index in batch:
                 created[index] = True
             pending = pending[len(batch) :]
+            busy = 0  # the budget is per batch: a long import may meet throttling more than once
         return created
 
     # the transaction ----------
@@ -376,17 +375,6 @@ class Repository:
         if busy or "entry" in failed:
             raise StorageBusy("transact_write_items") from exc
         raise exc
-
-    def issued_on(self, currency: str, day: str) -> int:
-        """The value loaded on ``day`` (UTC, YYYY-MM-DD) in ``currency``, minor units."""
-        response = self._call(
-            "get_item",
-            TableName=self.table_name,
-            Key=self._dump({"PK": f"{ISSUANCE_PREFIX}{currency}#{day}", "SK": ISSUANCE_SK}),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return int(self._load(item)["issued"]) if item else 0
 
     def scan_all(self) -> Iterator[dict[str, Any]]:
         """Every item (tests and audits only; never on a request path)."""

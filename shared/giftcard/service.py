@@ -30,6 +30,7 @@ from giftcard.errors import (
 )
 from giftcard.items import card_pk
 from giftcard.jsonio import dumps
+from giftcard.metric_names import ISSUANCE_CEILING_NEAR, ISSUANCE_LIMIT_REACHED
 from giftcard.models import (
     ActivatedIdentifier,
     ActivateRequest,
@@ -45,8 +46,6 @@ from giftcard.models import (
     MoneyOut,
 )
 from giftcard.observability import (
-    ISSUANCE_CEILING_NEAR,
-    ISSUANCE_LIMIT_REACHED,
     logger,
     metrics,
 )
@@ -106,10 +105,10 @@ def balance(request: BalanceRequest, context: RequestContext) -> Reply:
             proof = prove_pin(context, lookup, pin)
             card = proof.card
         else:
-            found = context.repository.get_card(lookup)
-            if found is None or found.has_pin:
+            stored = context.repository.get_card(lookup)
+            if stored is None or stored.has_pin:
                 raise InvalidCard()  # unknown, or a PIN is required (a missing one is no guess)
-            card = found
+            card = stored
         if card.state is CardState.INACTIVE:
             raise CardNotActive()
         if card.state is CardState.DEACTIVATED:

@@ -18,12 +18,13 @@ from giftcard.errors import (
     FailedCommand,
     InstrumentError,
 )
+from giftcard.metric_names import RESERVATIONS_EXPIRED
 from giftcard.models import (
     InstrumentCaptureRequest,
     InstrumentRefundRequest,
     InstrumentRevokeRequest,
 )
-from giftcard.observability import RESERVATIONS_EXPIRED, logger, metrics
+from giftcard.observability import logger, metrics
 from giftcard.operation import (
     Idempotency,
     RequestContext,

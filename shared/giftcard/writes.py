@@ -100,8 +100,16 @@ class CardUpdate:
 
     def changes(self) -> dict[str, Any]:
         """The card fields this update sets (by their names on ``Card``)."""
-        names = ("state", "currency", "balance", "held", "activated_at", "deactivated_at")
-        changed = {name: getattr(self, name) for name in (*names, "expires_at")}
+        names = (
+            "state",
+            "currency",
+            "balance",
+            "held",
+            "activated_at",
+            "deactivated_at",
+            "expires_at",
+        )
+        changed = {name: getattr(self, name) for name in names}
         return {name: value for name, value in changed.items() if value is not None}
 
 
