@@ -74,6 +74,8 @@ class RequestContext:
     clock: Clock = field(default_factory=Clock)
     request_id: str = ""
     key_id: str = ""
+    #: Who asked: NewStore's API key id for webhooks, the caller's IAM ARN for operator routes.
+    actor: str = ""
     sleep: Callable[[float], None] = time.sleep
     #: The PIN comparisons this request made (card lookup -> right?): a storage retry of the
     #: same request must not charge the same guess again.
