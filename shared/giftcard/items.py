@@ -37,6 +37,26 @@ def card_pk(lookup: str) -> str:
     return f"CARD#{lookup}"
 
 
+#: An operator-facing card id is the card's keyed lookup with this prefix: stable, opaque (an HMAC
+#: of the number under the service's key material reveals nothing about it) and a key in itself.
+CARD_ID_PREFIX = "c_"
+
+
+def card_id(lookup: str) -> str:
+    """The opaque ``card_id`` operators and events see for the card with this lookup."""
+    return f"{CARD_ID_PREFIX}{lookup}"
+
+
+def lookup_of_card_id(value: str) -> str | None:
+    """The lookup a ``card_id`` stands for, or None when it is not one of ours."""
+    if not value.startswith(CARD_ID_PREFIX):
+        return None
+    lookup = value[len(CARD_ID_PREFIX) :]
+    if not lookup or not all(c.isalnum() or c in "-_" for c in lookup):
+        return None
+    return lookup
+
+
 def record_pk(endpoint: str, key_hash: str) -> str:
     return f"IDEM#{endpoint}#{key_hash}"
 
