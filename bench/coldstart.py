@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ROOT
+from giftcard.routes import ROUTE_VARIABLE, ROUTES_BY_FUNCTION
 
 BASELINE = "boto3"
 #: The same baseline given the two measures of ours that make boto3's own work cheaper (garbage
@@ -250,6 +251,16 @@ def lambda_layout(built_layer: Path) -> Iterator[Layout]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def function_dir(name: str) -> Path:
+    """The folder the stack deploys as ``name``'s code (a route's Lambda runs functions/route)."""
+    return ROOT / "functions" / ("route" if name in ROUTES_BY_FUNCTION else name)
+
+
+def function_env(name: str, env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` plus what the stack sets for this function (a route's GIFTCARD_ROUTE)."""
+    return {**env, **({ROUTE_VARIABLE: name} if name in ROUTES_BY_FUNCTION else {})}
+
+
 def run_child(
     name: str,
     layout: Layout,
@@ -258,7 +269,6 @@ def run_child(
     *,
     flags: tuple[str, ...] = (),
 ) -> dict[str, float]:
-    function_dir = ROOT / "functions" / name
     completed = subprocess.run(
         [
             sys.executable,
@@ -267,14 +277,14 @@ def run_child(
             "-c",
             _CHILD,
             name,
-            str(function_dir),
+            str(function_dir(name)),
             str(layout.layer),
             str(layout.runtime),
         ],
         input=json.dumps(event or {}),
         capture_output=True,
         text=True,
-        env=dict(env),
+        env=function_env(name, env),
         cwd=str(ROOT),
         timeout=120,
         check=False,
@@ -374,13 +384,13 @@ def breakdown(
     steps = "\n".join(f"{code}\nT.append(time.process_time())" for _, code in BREAKDOWN)
     child = (
         "import sys, time\n"
-        f"sys.path[:0] = [{str(ROOT / 'functions' / name)!r}, {str(layout.layer)!r}, "
+        f"sys.path[:0] = [{str(function_dir(name))!r}, {str(layout.layer)!r}, "
         f"{str(layout.runtime)!r}]\n"
         "T = [time.process_time()]\n"
         f"{steps}\n"
         "print('BENCH_RESULT ' + ' '.join(str(b - a) for a, b in zip(T, T[1:])))\n"
     )
-    env = child_env(env)
+    env = function_env(name, child_env(env))
     # Outside "Lambda" the handler builds no clients at import and collection stays on, so each
     # step shows its own cost (the ratio above is measured as in Lambda).
     env.pop("AWS_LAMBDA_FUNCTION_NAME", None)

@@ -96,6 +96,9 @@ class StackConfig:
     authorizer_cache_seconds: int = 300
     throttle_rate: int = 50
     throttle_burst: int = 100
+    #: The operator API's own stage throttling (people and scripts, not checkout traffic).
+    operator_throttle_rate: int = 10
+    operator_throttle_burst: int = 20
     #: Requests per source IP per 5 minutes before WAF answers 429.
     waf_rate_limit: int = 15000
     waf_common_rules: bool = True
@@ -134,6 +137,8 @@ class StackConfig:
             raise ValueError("waf_rate_limit must be within 10..2000000000 (AWS WAF limits)")
         if self.throttle_rate <= 0 or self.throttle_burst <= 0:
             raise ValueError("throttle_rate and throttle_burst must be positive")
+        if self.operator_throttle_rate <= 0 or self.operator_throttle_burst <= 0:
+            raise ValueError("operator_throttle_rate and operator_throttle_burst must be positive")
         if not 128 <= self.lambda_memory_mb <= 10240:
             raise ValueError("lambda_memory_mb must be within 128..10240")
         if not 1 <= self.lambda_timeout_seconds <= 29:

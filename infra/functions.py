@@ -1,4 +1,6 @@
-"""One Lambda per webhook, each with its own role holding only the grants it needs."""
+"""One Lambda per route (all running ``functions/route``, told which route by GIFTCARD_ROUTE) plus
+the authorizer and the scheduled jobs, each with its own role holding only the grants it needs
+(``giftcard.grants``, named per route in ``giftcard.routes``)."""
 
 from __future__ import annotations
 
@@ -13,212 +15,67 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from giftcard import routes
-from giftcard import table as schema
-from giftcard.routes import ROUTES, Route
+from giftcard import grants, routes
+from giftcard.grants import Access
+from giftcard.routes import OPERATOR, ROUTE_VARIABLE, ROUTES, WEBHOOKS, Route
 from infra.config import FUNCTION_SCOPED_VARIABLES, RETENTION_DAYS, StackConfig
 from infra.layer import ARCHITECTURE, RUNTIME
 from infra.nag import acknowledge
 from infra.secrets import Secrets
 from infra.storage import Storage
 
-#: Balance: one GetItem, or a PIN guess charged with one conditional UpdateItem (which the
-#: right PIN's reset and a lock's confirmation are too).
-BALANCE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
-#: The actions that change items: their statement carries the attribute condition below.
-WRITE_ACTIONS = frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem"})
-#: Mutations are one TransactWriteItems: IAM checks each item's own action (Put, Update,
-#: ConditionCheck), so the transaction needs exactly these. BatchGetItem checks a generated
-#: number against existing cards; GetItem replays an idempotency record.
-TRANSACT_ACTIONS = (
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:ConditionCheckItem",
-)
+# What each function may touch is declared in ``giftcard.grants`` (the route registry gives every
+# route its ``Access``); the names below are re-exported for the template tests.
+BALANCE_ACTIONS = grants.BALANCE_ACTIONS
+TRANSACT_ACTIONS = grants.TRANSACT_ACTIONS
+WRITE_ACTIONS = grants.WRITE_ACTIONS
+
+#: The folder under functions/ every route's Lambda runs (GIFTCARD_ROUTE picks the route).
+ROUTE_ASSET = "route"
 
 
-# Which attributes each role may write ----------------------------------------------------------
-#
-# IAM's `dynamodb:Attributes` condition key holds the top-level attribute names a request
-# specifies; with `ForAllValues:StringEquals` a PutItem or UpdateItem is allowed only if every one
-# of them is in the list, and the list must name the table's key attributes (PK, SK) because
-# every request specifies them (AWS, DynamoDB Developer Guide, "Using IAM policy conditions for
-# fine-grained access control", and IAM User Guide, "Amazon DynamoDB: Allows access to specific
-# attributes"). "Attribute conditions are evaluated only on attributes specified in the request"
-# (same page), so an attribute a request only names in its ConditionExpression (pin_hash, in the
-# PIN charge) is listed too. Inside TransactWriteItems each Put/Update is authorized as the
-# PutItem/UpdateItem it stands for (DynamoDB Developer Guide, "Using IAM with DynamoDB
-# transactions"), so the same statement governs the transaction's items.
-#
-# No `dynamodb:ReturnValues`/`dynamodb:Select` condition: those keep a write-only principal from
-# reading attributes back, but every role here already reads whole items with GetItem, and the
-# PIN charge needs ReturnValues ALL_NEW.
-#
-# The lists below are the one source: tests/infra/test_write_attributes.py runs the repository's
-# writes for each function and checks that what they name is exactly its list.
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Lambda: its name, its code folder under ``functions/`` and what it may touch."""
 
-KEY = ("PK", "SK")
-#: An idempotency record (repository.record_item).
-RECORD = ("type", "status", "body", "params", "created_at", "expires_at", schema.TTL_ATTRIBUTE)
-#: A ledger entry (repository.entry_item).
-ENTRY = (
-    "type",
-    "kind",
-    "amount",
-    "currency",
-    "balance_before",
-    "balance_after",
-    "held_before",
-    "held_after",
-    "created_at",
-    "record",
-    "request_id",
-    "key_id",
-    "store_id",
-    "instrument_id",
-)
-#: A guess charged, a lock confirmed, a window reset (charge_pin_guess, confirm_pin_lock,
-#: settle_pin, CardUpdate.reset_pin); pin_hash is only named in the charge's condition.
-PIN = ("pin_failures", "pin_locked_until", "pin_lockouts", "pin_hard_locked", "pin_charge")
-PIN_CONDITION = ("pin_hash",)
-#: Money moved on a card as read (a CardUpdate conditioned on its version).
-CARD_MONEY = ("balance", "held", "version")
-#: A whole new card (repository.card_item with a sealed customer).
-CARD_CREATE = (
-    "type",
-    "state",
-    "last4",
-    "currency",
-    "balance",
-    "held",
-    "version",
-    "pin_hash",
-    *PIN,
-    "created_at",
-    "activated_at",
-    "deactivated_at",
-    "expires_at",
-    "source",
-    "customer",
-)
-#: Activation: an inactive (or, if allowed, unknown) card gets its state, amount and customer.
-CARD_ACTIVATE = (
-    "state",
-    "currency",
-    "balance",
-    "held",
-    "version",
-    "activated_at",
-    "expires_at",
-    "customer",
-    "type",
-    "last4",
-    "created_at",
-    "source",
-    "pin_failures",
-    "pin_locked_until",
-)
-CARD_DEACTIVATE = ("state", "balance", "deactivated_at", "version")
-#: A financial instrument (repository.instrument_item), with its sparse index keys.
-INSTRUMENT = (
-    "type",
-    "card",
-    "currency",
-    "created_at",
-    "account_id",
-    "last4",
-    "authorized",
-    "captured",
-    "refunded",
-    "released",
-    "version",
-    "expires_at",
-    schema.OPEN_RESERVATIONS_PK,
-    schema.OPEN_RESERVATIONS_SK,
-)
-#: The daily issuance counter per currency (issue and activate load money onto cards).
-ISSUANCE = ("type", "issued", "updated_at", schema.TTL_ATTRIBUTE)
+    name: str
+    description: str
+    access: Access
+    route: Route | None = None  #: the route it serves (None: the authorizer, scheduled jobs)
 
-_REDEMPTION = (*KEY, *RECORD, *ENTRY, *CARD_MONEY, *INSTRUMENT)
+    @property
+    def asset(self) -> str:
+        return ROUTE_ASSET if self.route is not None else self.name
+
+    @property
+    def table_actions(self) -> tuple[str, ...]:
+        return self.access.table_actions
+
+
+AUTHORIZER = routes.AUTHORIZER
+RESERVATION_EXPIRY = "reservation_expiry"
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    *(FunctionSpec(route.function, route.summary, route.access, route) for route in ROUTES),
+    FunctionSpec(
+        RESERVATION_EXPIRY,
+        "Release reservations past their expiry (scheduled)",
+        grants.RESERVATION_EXPIRY,
+    ),
+    FunctionSpec(AUTHORIZER, "API key authorizer (REQUEST)", grants.AUTHORIZER),
+)
+if {spec.name for spec in FUNCTIONS if spec.route is None} != {AUTHORIZER, *routes.SCHEDULED}:
+    raise RuntimeError("infra.functions.FUNCTIONS and giftcard.routes disagree")
 
 #: Function -> every attribute its role may write (PutItem/UpdateItem, alone or in a transaction).
 WRITE_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
-    "balance": (*KEY, *PIN, *PIN_CONDITION),
-    "issue": (*KEY, *RECORD, *CARD_CREATE, *ENTRY, *ISSUANCE),
-    "activate": (*KEY, *RECORD, *CARD_ACTIVATE, *ENTRY, *ISSUANCE),
-    "deactivate": (*KEY, *RECORD, *CARD_DEACTIVATE, *PIN, *PIN_CONDITION, *ENTRY),
-    "instrument_create": (*_REDEMPTION, *PIN, *PIN_CONDITION),
-    "instrument_capture": _REDEMPTION,
-    "instrument_refund": _REDEMPTION,
-    "instrument_revoke": _REDEMPTION,
-    "reservation_expiry": _REDEMPTION,
+    spec.name: spec.access.writes for spec in FUNCTIONS if spec.access.writes
 }
 
 
 def write_attributes(name: str) -> list[str]:
     """The function's writable attributes, sorted and without repeats (the policy's list)."""
     return sorted(set(WRITE_ATTRIBUTES.get(name, ())))
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """A function folder under ``functions/`` and what it may touch."""
-
-    name: str
-    description: str
-    table_actions: tuple[str, ...] = ()
-    query_open_reservations: bool = False
-    reads_key_material: bool = True
-    reads_api_keys: bool = False
-
-    @property
-    def route(self) -> Route | None:
-        """Its route in ``giftcard.routes`` (the table the local gateway and OpenAPI use too)."""
-        return ROUTES_BY_FUNCTION.get(self.name)
-
-
-ROUTES_BY_FUNCTION: Mapping[str, Route] = {route.function: route for route in ROUTES}
-
-FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("balance", "Return a card's spendable balance", BALANCE_ACTIONS),
-    FunctionSpec("issue", "Issue a new gift card", TRANSACT_ACTIONS),
-    FunctionSpec("activate", "Activate a card from stock", TRANSACT_ACTIONS),
-    FunctionSpec("deactivate", "Deactivate a card, voiding its balance", TRANSACT_ACTIONS),
-    FunctionSpec("instrument_create", "Reserve funds on a card", TRANSACT_ACTIONS),
-    FunctionSpec("instrument_capture", "Capture reserved funds", TRANSACT_ACTIONS),
-    FunctionSpec("instrument_refund", "Refund captured funds", TRANSACT_ACTIONS),
-    FunctionSpec("instrument_revoke", "Release reserved funds", TRANSACT_ACTIONS),
-    FunctionSpec(
-        "reservation_expiry",
-        "Release reservations past their expiry (scheduled)",
-        TRANSACT_ACTIONS,
-        query_open_reservations=True,
-    ),
-    FunctionSpec(
-        "authorizer",
-        "API key authorizer (REQUEST)",
-        reads_key_material=False,
-        reads_api_keys=True,
-    ),
-)
-
-AUTHORIZER = routes.AUTHORIZER
-RESERVATION_EXPIRY = "reservation_expiry"
-
-# Every route needs a function spec (its grants), and every spec without a route must be one of
-# the functions the route table declares route-less: the two lists cannot drift apart silently.
-if {spec.name for spec in FUNCTIONS if set(spec.table_actions) & WRITE_ACTIONS} != set(
-    WRITE_ATTRIBUTES
-):
-    raise RuntimeError("every function that writes needs its WRITE_ATTRIBUTES entry")
-_unrouted = {spec.name for spec in FUNCTIONS if spec.route is None}
-if set(ROUTES_BY_FUNCTION) - {spec.name for spec in FUNCTIONS} or _unrouted != {
-    routes.AUTHORIZER,
-    *routes.SCHEDULED,
-}:
-    raise RuntimeError("infra.functions.FUNCTIONS and giftcard.routes disagree")
 
 
 def log_group(scope: Construct, construct_id: str, days: int) -> logs.LogGroup:
@@ -243,7 +100,7 @@ class WebhookFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
-        source = config.functions_dir / spec.name
+        source = config.functions_dir / spec.asset
         if not (source / "handler.py").is_file():
             raise FileNotFoundError(f"{source}/handler.py is missing (function {spec.name!r})")
         self.log_group = log_group(self, "LogGroup", config.log_retention_days)
@@ -274,7 +131,10 @@ class WebhookFunction(Construct):
             log_group=self.log_group,
             layers=[layer],
             tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
-            environment=dict(environment),
+            environment={
+                **environment,
+                **({ROUTE_VARIABLE: spec.name} if spec.route is not None else {}),
+            },
         )
         acknowledge(
             self.function,
@@ -332,6 +192,7 @@ class Functions(Construct):
                 },
             )
             role = construct.role
+            access = spec.access
             reads = [a for a in spec.table_actions if a not in WRITE_ACTIONS]
             writes = [a for a in spec.table_actions if a in WRITE_ACTIONS]
             if reads:
@@ -350,20 +211,20 @@ class Functions(Construct):
                         },
                     )
                 )
-            if spec.query_open_reservations:
+            if access.query_open_reservations:
                 role.add_to_principal_policy(
                     iam.PolicyStatement(
                         actions=["dynamodb:Query"], resources=[storage.open_reservations_index_arn]
                     )
                 )
-            if spec.reads_key_material:
+            if access.reads_key_material:
                 role.add_to_principal_policy(
                     iam.PolicyStatement(
                         actions=["secretsmanager:GetSecretValue"],
                         resources=[secrets.key_material.secret_arn],
                     )
                 )
-            if spec.reads_api_keys:
+            if access.reads_api_keys:
                 role.add_to_principal_policy(
                     iam.PolicyStatement(
                         actions=["secretsmanager:GetSecretValue"],
@@ -372,7 +233,7 @@ class Functions(Construct):
                 )
             self.by_name[spec.name] = construct
         secrets.allow_key_material_readers(
-            f.role for f in self.by_name.values() if f.spec.reads_key_material
+            f.role for f in self.by_name.values() if f.spec.access.reads_key_material
         )
 
         # The expiry job releases reservations nobody captured or revoked; a run that fails is
@@ -387,7 +248,13 @@ class Functions(Construct):
 
     @property
     def webhooks(self) -> list[WebhookFunction]:
-        return [f for f in self.by_name.values() if f.spec.route is not None]
+        """NewStore's routes (the API-key API)."""
+        return [f for f in self.by_name.values() if f.spec.route and f.spec.route.api == WEBHOOKS]
+
+    @property
+    def operators(self) -> list[WebhookFunction]:
+        """The back office's routes (the AWS_IAM API)."""
+        return [f for f in self.by_name.values() if f.spec.route and f.spec.route.api == OPERATOR]
 
     @property
     def authorizer(self) -> lambda_.Function:

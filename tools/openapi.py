@@ -4,8 +4,8 @@
     python -m tools.openapi --write docs/openapi.json
     python -m tools.openapi --check [docs/openapi.json]   exit 1 if the file is out of date
 
-Every route of ``giftcard.routes.ROUTES`` whose request and response models exist in
-``giftcard.models`` is documented; schemas come from the models (one source of truth with the
+Every route of the route registry (``giftcard.routes.ROUTES``) is documented with its models,
+errors and notes; schemas come from the models (one source of truth with the
 handlers), error examples from ``giftcard.errors``, request/response examples from
 ``docs/examples/``. The local run serves the same document at ``/openapi.json``.
 """
@@ -32,9 +32,6 @@ from tools.openapi_text import (
     COMMON_ERRORS,
     IDEMPOTENCY_FIELDS,
     IDEMPOTENCY_NOTE,
-    REDEMPTION_ERRORS,
-    ROUTE_ERRORS,
-    ROUTE_NOTES,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,19 +79,8 @@ def _bad_request_description(codes: Sequence[str], mutating: bool) -> str:
     return text
 
 
-def available_routes(routes: Iterable[Route] = ROUTES) -> list[Route]:
-    """The routes whose request and response models exist (a route may precede its models)."""
-    return [
-        route
-        for route in routes
-        if isinstance(getattr(models, route.request, None), type)
-        and isinstance(getattr(models, route.response, None), type)
-    ]
-
-
 def business_errors(route: Route) -> tuple[str, ...]:
-    default = REDEMPTION_ERRORS if route.function.startswith("instrument_") else ()
-    return ("invalid_request", *ROUTE_ERRORS.get(route.function, default))
+    return ("invalid_request", *route.errors)
 
 
 def load_example(name: str) -> Any | None:
@@ -102,12 +88,6 @@ def load_example(name: str) -> Any | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _model(name: str) -> type[BaseModel]:
-    model = getattr(models, name)
-    assert isinstance(model, type) and issubclass(model, BaseModel), name
-    return model
 
 
 def _error_response(
@@ -162,12 +142,12 @@ def _operation(
     components: dict[str, Any],
     messages: dict[str, str],
 ) -> dict[str, Any]:
-    request_model, response_model = _model(route.request), _model(route.response)
+    request_model, response_model = route.request, route.response
     path_parameters = PATH_PARAMETER.findall(route.path)
     codes = business_errors(route)
     key_field = next((f for f in IDEMPOTENCY_FIELDS if f in request_model.model_fields), None)
     mutating = key_field is not None
-    description = ROUTE_NOTES.get(route.function, route.summary + ".")
+    description = route.notes or route.summary + "."
     if key_field is not None:
         description += "\n\n" + IDEMPOTENCY_NOTE.format(field=key_field)
     description += "\n\nError codes: " + ", ".join(
@@ -252,12 +232,12 @@ def build_document(
     server_url: str | None = None,
     api_key_header: str = "Authorization",
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for ``routes`` (default: every route whose models exist)."""
-    documented = available_routes(ROUTES if routes is None else routes)
-    wanted: list[tuple[type[BaseModel], Any]] = [(_model("ErrorResponse"), "serialization")]
+    """The OpenAPI 3.1 document for ``routes`` (default: every route of the registry)."""
+    documented = list(ROUTES if routes is None else routes)
+    wanted: list[tuple[type[BaseModel], Any]] = [(models.ErrorResponse, "serialization")]
     for route in documented:
-        wanted.append((_model(route.request), "validation"))
-        wanted.append((_model(route.response), "serialization"))
+        wanted.append((route.request, "validation"))
+        wanted.append((route.response, "serialization"))
     schemas, definitions = models_json_schema(
         list(dict.fromkeys(wanted)), ref_template=REF_TEMPLATE
     )

@@ -1,78 +1,9 @@
-"""What the OpenAPI document says besides the models: each route's business errors and notes,
-the API's description and the errors every route can answer (``tools.openapi`` builds the
-document from these, the route table and the models)."""
+"""What the OpenAPI document says besides the route registry and the models: the API's
+description, the idempotency note and the errors every route can answer (``tools.openapi``
+builds the document from these, ``giftcard.routes`` (each route's errors and notes) and the
+models)."""
 
 from __future__ import annotations
-
-#: The 400 errors each route can answer besides ``invalid_request`` (see the service modules).
-ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
-    "balance": ("invalid_card", "card_not_active", "card_deactivated", "card_expired"),
-    "issue": ("amount_out_of_range", "issuance_limit_reached"),
-    "activate": (
-        "amount_out_of_range",
-        "issuance_limit_reached",
-        "card_not_found",
-        "card_already_active",
-        "card_deactivated",
-    ),
-    "deactivate": ("invalid_card",),
-    "instrument_create": ("amount_out_of_range", "instrument_error"),
-    "instrument_capture": ("instrument_error", "failed_command"),
-    "instrument_refund": ("instrument_error", "failed_command"),
-    "instrument_revoke": ("instrument_error", "failed_command"),
-}
-
-#: A redemption route not listed above answers with NewStore's payment provider codes.
-REDEMPTION_ERRORS: tuple[str, ...] = ("instrument_error", "failed_command")
-
-ROUTE_NOTES: dict[str, str] = {
-    "balance": (
-        "Called by the Associate App at checkout. Answers the spendable balance (reserved "
-        "amounts excluded).\n\nOrder of checks: find the card, then the PIN (lockout first), "
-        "then the card's state. Everything before the PIN has matched answers `invalid_card` "
-        "(one code and one message for unknown number, wrong PIN, missing PIN, locked PIN), so "
-        "the endpoint is no oracle. 5 consecutive wrong PINs lock the card's PIN checks for 15 "
-        "minutes (configurable); each guess is counted before it is answered, so a burst of "
-        "concurrent guesses compares at most 5 PINs per lock window; each lockout in a row "
-        "doubles the next (capped at 24 h) and the 5th in a row locks until an operator unlocks."
-    ),
-    "issue": (
-        "Issues a new virtual card with a generated number (configurable prefix and length, "
-        "Luhn check digit) and PIN. The card is active and funded at once, unless the deployment "
-        "sets ISSUED_CARDS_NEED_ACTIVATION (then an `original_operation: activation` issue "
-        "creates an inactive, unfunded card that a later activate funds)."
-    ),
-    "activate": (
-        "Activates an inactive card (typically printed stock imported beforehand) and loads its "
-        "amount; the card takes the activation's currency. Never generates a PIN. Unknown "
-        "numbers answer `card_not_found` unless REGISTER_UNKNOWN_ON_ACTIVATION is on."
-    ),
-    "deactivate": (
-        "Deactivates a card (terminal) and voids its spendable balance. `pin` is optional; when "
-        "sent it must match. Deactivating a deactivated card answers 200 with the original "
-        "`deactivated_at` and changes nothing."
-    ),
-    "instrument_create": (
-        "Reserves `amount` on the card (number and PIN, checked like balance): the card becomes "
-        "a financial instrument whose `identifier` the capture, refund and revoke calls take. "
-        "With `allow_partial` it reserves what the card has. Reserved money is held, not "
-        "spendable, until captured or revoked; an uncaptured reservation is released after "
-        "RESERVATION_EXPIRY_SECONDS (7 days by default). `instrument_error`: the card cannot "
-        "pay (unknown, not verified, not active, currency, funds)."
-    ),
-    "instrument_capture": (
-        "Captures reserved money (the sale). `failed_command`: unknown instrument, expired "
-        "reservation, or more than still reserved."
-    ),
-    "instrument_refund": (
-        "Returns captured money to the card. `failed_command`: unknown instrument or more than "
-        "captured and not yet refunded; `instrument_error`: the card is deactivated or expired."
-    ),
-    "instrument_revoke": (
-        "Releases reserved money back to the card's spendable balance (all of it without "
-        "`amount`). `failed_command`: unknown instrument, nothing reserved, or more than reserved."
-    ),
-}
 
 IDEMPOTENCY_NOTE = (
     "With an `{field}`, the first completed answer (a 200 or a business 400) is stored "

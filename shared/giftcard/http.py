@@ -1,7 +1,8 @@
 """The edge: API Gateway proxy event in, proxy response out.
 
-``webhook(...)`` builds a Lambda entry point from a request model and one service function:
-parse and validate the body, build the ``Call``, run the function, and turn every error into the
+``route_handler(route)`` builds a route's Lambda entry point from its entry in the route registry
+(``giftcard.routes``): parse and validate the body into the route's request model, build the
+``RequestContext``, run the route's domain function, and turn every error into the
 contract's error body in one place (``errors.reply_for``). Clients and settings are built on the
 first request and reused while the Lambda is warm.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from giftcard import IN_LAMBDA, aws, cold_start_done, keys
 from giftcard.clock import Clock
 from giftcard.errors import (
+    Forbidden,
     InternalError,
     InvalidRequest,
     PayloadTooLarge,
@@ -37,6 +40,7 @@ from giftcard.observability import logger, metrics
 from giftcard.operation import RequestContext
 from giftcard.replies import Reply
 from giftcard.repository import Repository
+from giftcard.routes import OPERATOR, ROUTE_VARIABLE, ROUTES_BY_FUNCTION, Route
 from giftcard.settings import Settings, get_settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -59,7 +63,7 @@ class Services:
         settings = get_settings()
         return cls(settings=settings, repository=Repository(settings.table_name))
 
-    def context(self, request_id: str, key_id: str) -> RequestContext:
+    def context(self, request_id: str, key_id: str, actor: str = "") -> RequestContext:
         settings = self.settings
         context = RequestContext(
             settings=settings,
@@ -68,6 +72,7 @@ class Services:
             clock=self.clock,
             request_id=request_id,
             key_id=key_id,
+            actor=actor or key_id,
         )
         if self.sleep is not None:
             context.sleep = self.sleep
@@ -150,7 +155,11 @@ _FRIENDLY = {
 
 
 def parse(model: type[M], event: dict[str, Any], max_bytes: int) -> M:
-    body = request_body(event, max_bytes)
+    if event.get("httpMethod") == "GET":
+        # A GET's request is its query string (operator reports: ?date=...).
+        body: Any = dict(event.get("queryStringParameters") or {})
+    else:
+        body = request_body(event, max_bytes)
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     # Path parameters (e.g. {instrument_id}) are part of the request; the path wins over the body.
@@ -173,10 +182,10 @@ def request_identity(event: dict[str, Any], context: Any) -> tuple[str, str]:
     return str(request_id), str(authorizer.get("key_id") or authorizer.get("principalId") or "")
 
 
-def webhook(
-    name: str, model: type[BaseModel], operation: Operation
-) -> Callable[..., dict[str, Any]]:
-    """A Lambda entry point ``lambda_handler(event, context, services=None)`` for one webhook."""
+def route_handler(route: Route) -> Callable[..., dict[str, Any]]:
+    """The Lambda entry point ``lambda_handler(event, context, services=None)`` of one route."""
+    name, model, operation = route.function, route.request, route.resolve()
+    operator = route.api == OPERATOR
 
     def run(
         event: dict[str, Any], context: Any, injected: Services | None = None
@@ -186,9 +195,17 @@ def webhook(
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(webhook=name, request_id=request_id, key_id=key_id or None)
         try:
+            actor = ""
+            if operator:
+                # Behind AWS_IAM the gateway has verified the signature and put the caller here.
+                actor = str(
+                    ((event.get("requestContext") or {}).get("identity") or {}).get("userArn") or ""
+                )
+                if not actor:
+                    raise Forbidden()
             current = injected or services()
             request = parse(model, event, current.settings.max_body_bytes)
-            answer = operation(request, current.context(request_id, key_id))
+            answer = operation(request, current.context(request_id, key_id, actor))
         except ServiceError as error:
             answer = reply_for(error)
         except Exception:
@@ -211,3 +228,13 @@ def webhook(
         # (Tests and the local run import handlers without it.)
         services()
     return lambda_handler
+
+
+def handler_from_environment() -> Callable[..., dict[str, Any]]:
+    """The entry point of the route this Lambda serves (``functions/route/handler.py``)."""
+    name = os.environ.get(ROUTE_VARIABLE, "")
+    try:
+        route = ROUTES_BY_FUNCTION[name]
+    except KeyError:
+        raise RuntimeError(f"{ROUTE_VARIABLE}={name!r} names no route in giftcard.routes") from None
+    return route_handler(route)

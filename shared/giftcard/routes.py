@@ -1,78 +1,214 @@
-"""The API's routes: one list for the stack, the local gateway and the OpenAPI document."""
+"""The route registry: the one list every route is declared in.
+
+Each route carries its path, request and response models, the domain function that answers it,
+its business errors, its notes and what its function may touch (``giftcard.grants``). The
+Lambda entry point (``giftcard.http.route_handler``), the stack (``infra.functions``,
+``infra.api``), the OpenAPI generator (``tools.openapi``) and the local gateway
+(``tools.local_api``) all read this list. Adding a route is two edits: a ``Route`` here and the
+domain function it names.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from giftcard import grants, models
+from giftcard.grants import Access
+
+#: The two APIs: NewStore's webhooks (API key) and the operators' back office (AWS_IAM, SigV4).
+WEBHOOKS = "webhooks"
+OPERATOR = "operator"
+#: Who may call an operator route: the stack's two managed policies (finance includes support).
+SUPPORT = "support"
+FINANCE = "finance"
+
+#: The domain functions' package: ``operation`` names ``<module>:<function>`` inside it.
+DOMAIN_PACKAGE = "giftcard"
 
 
 @dataclass(frozen=True)
 class Route:
-    function: str  #: folder under functions/ (one Lambda per route)
+    function: str  #: the route's own Lambda (and its log group, role and metrics dimension)
     path: str  #: API Gateway resource path, {name} for a path parameter
-    request: str  #: request model name in giftcard.models
-    response: str  #: 200 response model name in giftcard.models
+    request: type[BaseModel]  #: the request body (path parameters merged in)
+    response: type[BaseModel]  #: the 200 answer
     summary: str
+    #: The domain function that answers, as ``module:function`` in ``giftcard`` (imported by the
+    #: route's own Lambda only, so a function never loads another route's module).
+    operation: str
+    access: Access  #: what the function may touch (its IAM policy)
+    #: The 400 errors it can answer besides ``invalid_request`` (error codes in giftcard.errors).
+    errors: tuple[str, ...] = ()
+    notes: str = ""  #: what the OpenAPI document says about it besides the summary
     method: str = "POST"
+    api: str = WEBHOOKS  #: which API serves it (WEBHOOKS or OPERATOR)
+    #: The least policy allowed to call an operator route (SUPPORT or FINANCE; FINANCE may call
+    #: every operator route).
+    policy: str | None = None
 
+    def __post_init__(self) -> None:
+        if (self.api == OPERATOR) != (self.policy in (SUPPORT, FINANCE)):
+            raise ValueError(f"{self.function}: operator routes, and only they, name a policy")
+
+    def resolve(self) -> Callable[[Any, Any], Any]:
+        """The domain function (imported now)."""
+        module, _, name = self.operation.partition(":")
+        function = getattr(importlib.import_module(f"{DOMAIN_PACKAGE}.{module}"), name)
+        if not callable(function):
+            raise TypeError(f"{self.operation} is not a function")
+        return function  # type: ignore[no-any-return]
+
+
+_REDEMPTION_ERRORS = ("instrument_error", "failed_command")
 
 ROUTES: tuple[Route, ...] = (
     Route(
-        "balance",
-        "/gift_card/balance",
-        "BalanceRequest",
-        "BalanceResponse",
-        "Return the spendable balance of a gift card",
+        function="balance",
+        path="/gift_card/balance",
+        request=models.BalanceRequest,
+        response=models.BalanceResponse,
+        summary="Return the spendable balance of a gift card",
+        operation="service:balance",
+        access=grants.BALANCE,
+        errors=("invalid_card", "card_not_active", "card_deactivated", "card_expired"),
+        notes=(
+            "Called by the Associate App at checkout. Answers the spendable balance (reserved "
+            "amounts excluded).\n\nOrder of checks: find the card, then the PIN (lockout first), "
+            "then the card's state. Everything before the PIN has matched answers "
+            "`invalid_card` (one code and one message for unknown number, wrong PIN, missing "
+            "PIN, locked PIN), so the endpoint is no oracle. 5 consecutive wrong PINs lock the "
+            "card's PIN checks for 15 minutes (configurable); each guess is counted before it "
+            "is answered, so a burst of concurrent guesses compares at most 5 PINs per lock "
+            "window; each lockout in a row doubles the next (capped at 24 h) and the 5th in a "
+            "row locks until an operator unlocks."
+        ),
     ),
     Route(
-        "issue",
-        "/gift_card/issue",
-        "IssueRequest",
-        "IssueResponse",
-        "Issue a new (virtual) gift card",
+        function="issue",
+        path="/gift_card/issue",
+        request=models.IssueRequest,
+        response=models.IssueResponse,
+        summary="Issue a new (virtual) gift card",
+        operation="service:issue",
+        access=grants.ISSUE,
+        errors=("amount_out_of_range", "issuance_limit_reached"),
+        notes=(
+            "Issues a new virtual card with a generated number (configurable prefix and length, "
+            "Luhn check digit) and PIN. The card is active and funded at once, unless the "
+            "deployment sets ISSUED_CARDS_NEED_ACTIVATION (then an `original_operation: "
+            "activation` issue creates an inactive, unfunded card that a later activate funds)."
+        ),
     ),
     Route(
-        "activate",
-        "/gift_card/activate",
-        "ActivateRequest",
-        "ActivateResponse",
-        "Activate a gift card and load its amount",
+        function="activate",
+        path="/gift_card/activate",
+        request=models.ActivateRequest,
+        response=models.ActivateResponse,
+        summary="Activate a gift card and load its amount",
+        operation="service:activate",
+        access=grants.ACTIVATE,
+        errors=(
+            "amount_out_of_range",
+            "issuance_limit_reached",
+            "card_not_found",
+            "card_already_active",
+            "card_deactivated",
+        ),
+        notes=(
+            "Activates an inactive card (typically printed stock imported beforehand) and loads "
+            "its amount; the card takes the activation's currency. Never generates a PIN. "
+            "Unknown numbers answer `card_not_found` unless REGISTER_UNKNOWN_ON_ACTIVATION is "
+            "on."
+        ),
     ),
     Route(
-        "deactivate",
-        "/gift_card/deactivate",
-        "DeactivateRequest",
-        "DeactivateResponse",
-        "Deactivate a gift card, voiding its spendable balance",
+        function="deactivate",
+        path="/gift_card/deactivate",
+        request=models.DeactivateRequest,
+        response=models.DeactivateResponse,
+        summary="Deactivate a gift card, voiding its spendable balance",
+        operation="service:deactivate",
+        access=grants.DEACTIVATE,
+        errors=("invalid_card",),
+        notes=(
+            "Deactivates a card (terminal) and voids its spendable balance. `pin` is optional; "
+            "when sent it must match. Deactivating a deactivated card answers 200 with the "
+            "original `deactivated_at` and changes nothing."
+        ),
     ),
     Route(
-        "instrument_create",
-        "/financial_instruments",
-        "InstrumentCreateRequest",
-        "InstrumentCreateResponse",
-        "Reserve funds on a gift card (create a financial instrument)",
+        function="instrument_create",
+        path="/financial_instruments",
+        request=models.InstrumentCreateRequest,
+        response=models.InstrumentCreateResponse,
+        summary="Reserve funds on a gift card (create a financial instrument)",
+        operation="redemption:reserve",
+        access=grants.RESERVE,
+        errors=("amount_out_of_range", "instrument_error"),
+        notes=(
+            "Reserves `amount` on the card (number and PIN, checked like balance): the card "
+            "becomes a financial instrument whose `identifier` the capture, refund and revoke "
+            "calls take. With `allow_partial` it reserves what the card has. Reserved money is "
+            "held, not spendable, until captured or revoked; an uncaptured reservation is "
+            "released after RESERVATION_EXPIRY_SECONDS (7 days by default). `instrument_error`: "
+            "the card cannot pay (unknown, not verified, not active, currency, funds)."
+        ),
     ),
     Route(
-        "instrument_capture",
-        "/financial_instruments/{instrument_id}/capture",
-        "InstrumentCaptureRequest",
-        "TransactionsResponse",
-        "Capture reserved funds",
+        function="instrument_capture",
+        path="/financial_instruments/{instrument_id}/capture",
+        request=models.InstrumentCaptureRequest,
+        response=models.TransactionsResponse,
+        summary="Capture reserved funds",
+        operation="settlement:capture",
+        access=grants.SETTLE,
+        errors=_REDEMPTION_ERRORS,
+        notes=(
+            "Captures reserved money (the sale). `failed_command`: unknown instrument, expired "
+            "reservation, or more than still reserved."
+        ),
     ),
     Route(
-        "instrument_refund",
-        "/financial_instruments/{instrument_id}/refund",
-        "InstrumentRefundRequest",
-        "TransactionsResponse",
-        "Refund captured funds to the card",
+        function="instrument_refund",
+        path="/financial_instruments/{instrument_id}/refund",
+        request=models.InstrumentRefundRequest,
+        response=models.TransactionsResponse,
+        summary="Refund captured funds to the card",
+        operation="settlement:refund",
+        access=grants.SETTLE,
+        errors=_REDEMPTION_ERRORS,
+        notes=(
+            "Returns captured money to the card. `failed_command`: unknown instrument or more "
+            "than captured and not yet refunded; `instrument_error`: the card is deactivated or "
+            "expired."
+        ),
     ),
     Route(
-        "instrument_revoke",
-        "/financial_instruments/{instrument_id}/revoke",
-        "InstrumentRevokeRequest",
-        "TransactionsResponse",
-        "Release reserved funds to the card",
+        function="instrument_revoke",
+        path="/financial_instruments/{instrument_id}/revoke",
+        request=models.InstrumentRevokeRequest,
+        response=models.TransactionsResponse,
+        summary="Release reserved funds to the card",
+        operation="settlement:revoke",
+        access=grants.SETTLE,
+        errors=_REDEMPTION_ERRORS,
+        notes=(
+            "Releases reserved money back to the card's spendable balance (all of it without "
+            "`amount`). `failed_command`: unknown instrument, nothing reserved, or more than "
+            "reserved."
+        ),
     ),
 )
+
+ROUTES_BY_FUNCTION: dict[str, Route] = {route.function: route for route in ROUTES}
+
+#: The environment variable the stack sets on each route's Lambda: the route's function name.
+ROUTE_VARIABLE = "GIFTCARD_ROUTE"
 
 #: Functions without a route.
 AUTHORIZER = "authorizer"

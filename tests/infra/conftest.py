@@ -74,11 +74,11 @@ class Synth:
 @pytest.fixture(scope="session")
 def stub_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("assets")
-    for spec in FUNCTIONS:
-        folder = root / "functions" / spec.name
+    for asset in {spec.asset for spec in FUNCTIONS}:
+        folder = root / "functions" / asset
         folder.mkdir(parents=True)
         (folder / "handler.py").write_text(
-            f"# {spec.name}\ndef lambda_handler(event, context):\n    return {{}}\n"
+            f"# {asset}\ndef lambda_handler(event, context):\n    return {{}}\n"
         )
     layer = root / "layer" / "python" / "giftcard"
     layer.mkdir(parents=True)

@@ -158,6 +158,8 @@ def test_function_runtime_packaging_and_environment(synth: Synth, spec: Any) -> 
         ]["S3Key"]
     )
     env = props["Environment"]["Variables"]
+    # A route's Lambda runs functions/route, told by GIFTCARD_ROUTE which route it serves.
+    assert env.get("GIFTCARD_ROUTE") == (spec.name if spec.route is not None else None)
     assert env["TABLE_NAME"] == {"Ref": synth.logical_id(synth.stack.storage.table)}
     assert env["KEYS_SECRET_ID"] == {"Ref": synth.logical_id(synth.stack.secrets.key_material)}
     assert env["API_KEYS_SECRET_ID"] == {"Ref": synth.logical_id(synth.stack.secrets.api_keys)}
@@ -181,7 +183,7 @@ def test_each_function_asset_is_only_its_own_folder(synth: Synth) -> None:
         props = synth.json["Resources"][synth.logical_id(construct.function)]["Properties"]
         asset = outdir / f"asset.{props['Code']['S3Key'].removesuffix('.zip')}"
         assert sorted(p.name for p in asset.iterdir()) == ["handler.py"]
-        assert (asset / "handler.py").read_text().startswith(f"# {spec.name}\n")
+        assert (asset / "handler.py").read_text().startswith(f"# {spec.asset}\n")
 
 
 def test_service_settings_from_context_reach_every_function(configured: Synth) -> None:

@@ -123,7 +123,7 @@ def test_only_the_key_material_readers_may_decrypt_it(synth: Synth) -> None:
     readers = [
         {"Fn::GetAtt": [synth.logical_id(f.role), "Arn"]}
         for f in functions
-        if f.spec.reads_key_material
+        if f.spec.access.reads_key_material
     ]
     assert sorted(map(json.dumps, decrypters)) == sorted(map(json.dumps, readers))
     assert len(readers) == len(synth.stack.functions.by_name) - 1  # all but the authorizer

@@ -266,13 +266,13 @@ def test_body_of_exactly_64_kib_is_accepted(services: Any) -> None:
 def test_base64_encoded_body_is_accepted(services: Any) -> None:
     import base64
 
-    from functions.issue.handler import lambda_handler
+    from tests.support.calls import handler
     from tests.support.events import LambdaContext, proxy_event
 
     raw = '{"amount": {"value": 7, "currency": "USD"}, "customer": {}}'
     event = proxy_event("/gift_card/issue", None, raw=base64.b64encode(raw.encode()).decode())
     event["isBase64Encoded"] = True
-    result = lambda_handler(event, LambdaContext(), services)
+    result = handler("issue")(event, LambdaContext(), services)
     assert result["statusCode"] == 200
     assert json.loads(result["body"])["amount"] == {"value": 7, "currency": "USD"}
     from tests.support.calls import SECRETS

@@ -15,22 +15,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = r"""
-import importlib, json, sys
+import importlib, json, os, sys
 from pathlib import Path
+from giftcard.routes import ROUTES
 from tests.support.aws import offline_aws, API_KEY
+from tests.support.calls import handler
 from tests.support.events import proxy_event, authorizer_event, LambdaContext
 
-handlers = {p.parent.name: importlib.import_module(f"functions.{p.parent.name}.handler")
-            for p in sorted(Path("functions").glob("*/handler.py"))}
+os.environ["GIFTCARD_ROUTE"] = "balance"
+for p in sorted(Path("functions").glob("*/handler.py")):
+    importlib.import_module(f"functions.{p.parent.name}.handler")
+for route in ROUTES:
+    route.resolve()
 with offline_aws():
-    issued = handlers["issue"].lambda_handler(proxy_event("/gift_card/issue", {
+    issued = handler("issue")(proxy_event("/gift_card/issue", {
         "amount": {"value": 5, "currency": "USD"}, "customer": {}}), LambdaContext())
     card = json.loads(issued["body"])["identifier"]
     ctx = LambdaContext()
-    handlers["balance"].lambda_handler(proxy_event("/gift_card/balance", {"identifier": card}), ctx)
-    handlers["deactivate"].lambda_handler(proxy_event("/gift_card/deactivate", {
+    handler("balance")(proxy_event("/gift_card/balance", {"identifier": card}), ctx)
+    handler("deactivate")(proxy_event("/gift_card/deactivate", {
         "card_number": card["number"]}), LambdaContext())
-    handlers["authorizer"].lambda_handler(authorizer_event({"Authorization": API_KEY}), ctx)
+    handler("authorizer")(authorizer_event({"Authorization": API_KEY}), ctx)
 watched = ("aws_lambda_powertools", "pydantic")
 print(json.dumps(sorted(m for m in sys.modules if m.startswith(watched))))
 """

@@ -16,14 +16,6 @@ from typing import Any
 
 import pytest
 
-from functions.activate.handler import lambda_handler as activate_handler
-from functions.balance.handler import lambda_handler as balance_handler
-from functions.deactivate.handler import lambda_handler as deactivate_handler
-from functions.instrument_capture.handler import lambda_handler as capture_handler
-from functions.instrument_create.handler import lambda_handler as create_handler
-from functions.instrument_refund.handler import lambda_handler as refund_handler
-from functions.instrument_revoke.handler import lambda_handler as revoke_handler
-from functions.issue.handler import lambda_handler as issue_handler
 from giftcard.cards import Card, Instrument, luhn_check_digit
 from giftcard.clock import FixedClock
 from giftcard.http import Services
@@ -33,8 +25,17 @@ from giftcard.repository import Repository
 from giftcard.settings import get_settings
 from giftcard.writes import LedgerEntry
 from tests.support.aws import TABLE, offline_aws
-from tests.support.calls import DynamoCalls
+from tests.support.calls import DynamoCalls, handler
 from tests.support.events import LambdaContext, proxy_event
+
+activate_handler = handler("activate")
+balance_handler = handler("balance")
+deactivate_handler = handler("deactivate")
+capture_handler = handler("instrument_capture")
+create_handler = handler("instrument_create")
+refund_handler = handler("instrument_refund")
+revoke_handler = handler("instrument_revoke")
+issue_handler = handler("issue")
 
 START = 1_800_000_000  # 2027-01-15T08:00:00Z
 WEEK = 7 * 86400

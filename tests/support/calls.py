@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from giftcard.routes import ROUTES
+from giftcard.http import route_handler
+from giftcard.routes import ROUTES, ROUTES_BY_FUNCTION
 from tests.support.aws import API_KEY, API_KEY_ID
 from tests.support.events import LambdaContext, proxy_event
 
@@ -45,7 +46,11 @@ PATHS = {route.function: route.path for route in ROUTES}
 
 
 def handler(name: str) -> Callable[..., dict[str, Any]]:
-    """``lambda_handler`` of ``functions/<name>/handler.py``."""
+    """The ``lambda_handler`` the stack runs for ``name``: a route's (``functions/route``, built
+    from its entry in the route registry) or ``functions/<name>/handler.py``'s."""
+    route = ROUTES_BY_FUNCTION.get(name)
+    if route is not None:
+        return route_handler(route)
     module = importlib.import_module(f"functions.{name}.handler")
     return module.lambda_handler  # type: ignore[no-any-return]
 

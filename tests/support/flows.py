@@ -13,7 +13,6 @@ loopback (the benchmark). Bodies are never printed: an issue answer holds a numb
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import uuid
@@ -49,9 +48,10 @@ def available(name: str) -> bool:
 
 
 def load_handler(name: str) -> Callable[..., dict[str, Any]]:
-    module = importlib.import_module(f"functions.{name}.handler")
-    handler: Callable[..., dict[str, Any]] = module.lambda_handler
-    return handler
+    """The Lambda entry point the stack runs for ``name`` (see ``tests.support.calls.handler``)."""
+    from tests.support.calls import handler
+
+    return handler(name)
 
 
 @dataclass

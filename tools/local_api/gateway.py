@@ -27,8 +27,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from giftcard import errors
+from giftcard.http import route_handler
 from giftcard.replies import Reply
-from giftcard.routes import ROUTES, Route
+from giftcard.routes import OPERATOR, ROUTES, Route
 from giftcard.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,8 @@ STAGE = "local"
 JSON_TYPE = "application/json"
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+#: (method, request target, headers, body) -> the caller's ARN; raises when the signature fails.
+OperatorVerifier = Callable[[str, str, list[tuple[str, str]], bytes], str]
 
 
 # Routes ------------------------------------------------------------------------------------------
@@ -62,17 +65,14 @@ def path_pattern(path: str) -> re.Pattern[str]:
 
 
 def load_routes(routes: tuple[Route, ...] = ROUTES) -> tuple[list[ServedRoute], list[str]]:
-    """The routes whose function exists (``functions/<name>/handler.py``), and warnings."""
+    """Every route of the registry with the entry point its Lambda runs, and warnings."""
     served: list[ServedRoute] = []
     warnings: list[str] = []
     for route in routes:
-        if not (ROOT / "functions" / route.function / "handler.py").is_file():
-            continue
         try:
-            module = importlib.import_module(f"functions.{route.function}.handler")
-            handler = module.lambda_handler
-        except Exception as exc:  # a function being written right now must not stop the others
-            warnings.append(f"{route.path} not served: functions/{route.function} fails: {exc!r}")
+            handler = route_handler(route)
+        except Exception as exc:  # a route being written right now must not stop the others
+            warnings.append(f"{route.path} not served: {route.operation} fails: {exc!r}")
             continue
         served.append(ServedRoute(route, path_pattern(route.path), handler))
     return served, warnings
@@ -154,10 +154,13 @@ class Gateway:
         routes: list[ServedRoute],
         authorizer: Handler,
         pages: Mapping[str, tuple[str, bytes]] | None = None,
+        verify_operator: OperatorVerifier | None = None,
     ) -> None:
         self.settings = settings
         self.routes = routes
         self.authorizer = authorizer
+        #: SigV4 check of the operator routes (AWS_IAM in the stack); None refuses them all.
+        self.verify_operator = verify_operator
         #: Local-only GET pages: path -> (content type, body).
         self.pages = dict(pages or {})
 
@@ -218,6 +221,16 @@ class Gateway:
             "stageVariables": None,
         }
 
+        if served.route.api == OPERATOR:
+            # AWS_IAM: the signature is checked before anything else; any failure, and a method
+            # the route does not have, is API Gateway's 403 (mapped to `forbidden`).
+            caller = self._operator(method, target, headers, body)
+            if caller is None or method != served.route.method:
+                return error_answer(errors.Forbidden())
+            request_context["identity"]["userArn"] = caller
+            request_context["identity"]["caller"] = caller
+            return self._invoke(served, common, request_context, body, request_id, caller)
+
         # The authorizer: API Gateway's UNAUTHORIZED (401) and AUTHORIZER_FAILURE (503) answers.
         try:
             policy = self.authorizer(
@@ -247,6 +260,29 @@ class Gateway:
             return answer
 
         request_context["authorizer"] = context
+        return self._invoke(served, common, request_context, body, request_id, key_id)
+
+    def _operator(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> str | None:
+        """The caller's ARN when the request is signed by a known operator, else None."""
+        if self.verify_operator is None:
+            return None
+        try:
+            return self.verify_operator(method, target, headers, body or b"")
+        except Exception as exc:
+            log_line("INFO", "operator request refused", reason=type(exc).__name__)
+            return None
+
+    def _invoke(
+        self,
+        served: ServedRoute,
+        common: dict[str, Any],
+        request_context: dict[str, Any],
+        body: bytes | None,
+        request_id: str,
+        caller: str,
+    ) -> Answer:
         event = {
             **common,
             "requestContext": request_context,
@@ -261,7 +297,7 @@ class Gateway:
             log_line("ERROR", "handler failed", request_id=request_id, error=type(exc).__name__)
             answer = error_answer(errors.InternalError())
         answer.headers["x-amzn-RequestId"] = request_id
-        answer.key_id = key_id
+        answer.key_id = caller
         return answer
 
 
