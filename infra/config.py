@@ -99,6 +99,8 @@ class StackConfig:
     #: The operator API's own stage throttling (people and scripts, not checkout traffic).
     operator_throttle_rate: int = 10
     operator_throttle_burst: int = 20
+    #: Operator requests refused (4xx) in 5 minutes that raise an alarm.
+    operator_refusal_alarm_threshold: int = 20
     #: Requests per source IP per 5 minutes before WAF answers 429.
     waf_rate_limit: int = 15000
     waf_common_rules: bool = True

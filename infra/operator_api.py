@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from giftcard import errors
@@ -52,6 +55,7 @@ class OperatorApi(Construct):
         *,
         config: StackConfig,
         functions: Functions,
+        alarm_topic: sns.ITopic,
         depends_on: Construct | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -156,6 +160,38 @@ class OperatorApi(Construct):
         self.waf = Waf(
             self, "Waf", config=replace(config, newstore_ip_allowlist=()), stage=self.stage
         )
+
+        # Its own alarms: a failure operators would see, and refusals in bulk (a lost laptop's
+        # keys being tried, or a policy missing after a reorganisation).
+        notify = cw_actions.SnsAction(alarm_topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+        for name, metric, threshold, description in (
+            (
+                "OperatorApi5xx",
+                self.stage.metric_server_error(period=Duration.minutes(5), statistic="Sum"),
+                1,
+                "The operator API answered 5xx",
+            ),
+            (
+                "OperatorApiRefusals",
+                self.stage.metric_client_error(period=Duration.minutes(5), statistic="Sum"),
+                config.operator_refusal_alarm_threshold,
+                "Many operator requests refused in 5 minutes (403 forbidden, 4xx): bad "
+                "signatures, missing policies or probing",
+            ),
+        ):
+            created = cloudwatch.Alarm(
+                self,
+                name,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=description,
+            )
+            created.add_alarm_action(notify)
+            self.alarms.append(created)
 
         acknowledge(
             self.rest_api,

@@ -13,6 +13,7 @@ from infra.config import StackConfig, config_from_context, context_keys
 from infra.functions import Functions
 from infra.layer import SharedLayer
 from infra.monitoring import Monitoring
+from infra.operator_api import OperatorApi
 from infra.secrets import Secrets
 from infra.storage import Storage
 from infra.waf import Waf
@@ -51,6 +52,15 @@ class GiftCardStack(Stack):
             waf=self.waf,
         )
 
+        self.operator_api = OperatorApi(
+            self,
+            "OperatorApi",
+            config=config,
+            functions=self.functions,
+            alarm_topic=self.monitoring.topic,
+            depends_on=self.api.rest_api,
+        )
+
         CfnOutput(
             self,
             "ApiUrl",
@@ -77,6 +87,19 @@ class GiftCardStack(Stack):
             description="Prints the API key secret ({id, key}); give NewStore the key value",
         )
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(
+            self,
+            "OperatorApiUrl",
+            value=self.operator_api.url,
+            description="The back office (sign with SigV4): giftcard --stack reads it",
+        )
+        for policy, managed in self.operator_api.policies.items():
+            CfnOutput(
+                self,
+                f"{policy.capitalize()}PolicyArn",
+                value=managed.managed_policy_arn,
+                description=f"Attach to the roles or permission sets of {policy} operators",
+            )
 
 
 def build_app(

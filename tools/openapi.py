@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from giftcard import errors, models
-from giftcard.routes import ROUTES, Route
+from giftcard.routes import ROUTES, WEBHOOKS, Route
 from tools.openapi_text import (
     API_DESCRIPTION,
     COMMON_ERRORS,
@@ -232,8 +232,11 @@ def build_document(
     server_url: str | None = None,
     api_key_header: str = "Authorization",
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for ``routes`` (default: every route of the registry)."""
-    documented = list(ROUTES if routes is None else routes)
+    """The OpenAPI 3.1 document for ``routes`` (default: every webhook route of the registry;
+    the operator API is documented in docs/operations.md)."""
+    documented = [
+        route for route in (ROUTES if routes is None else routes) if route.api == WEBHOOKS
+    ]
     wanted: list[tuple[type[BaseModel], Any]] = [(models.ErrorResponse, "serialization")]
     for route in documented:
         wanted.append((route.request, "validation"))
