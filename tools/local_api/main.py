@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from giftcard.routes import WEBHOOKS
 from giftcard.settings import Settings, get_settings
 from tools.local_api.docs import docs_pages
 from tools.local_api.gateway import (
@@ -27,6 +28,12 @@ from tools.local_api.gateway import (
 from tools.local_api.moto_setup import import_stock_file, prepare_environment, provision, start_moto
 from tools.local_api.scheduler import expiry_rate_seconds, run_expiry_job_until
 from tools.local_api.server import LocalServer
+from tools.local_api.sigv4 import (
+    OperatorCredential,
+    SigV4Verifier,
+    cli_invocation,
+    local_operator_credential,
+)
 
 
 def _python() -> str:
@@ -43,6 +50,7 @@ def banner(
     moto_endpoint: str,
     settings: Settings,
     served: list[ServedRoute],
+    operator: OperatorCredential | None = None,
 ) -> str:
     header = settings.api_key_header
     auth = shlex.quote(f"{header}: Bearer {api_key}")
@@ -53,7 +61,8 @@ def banner(
         f"  OpenAPI        {base_url}/openapi.json",
         f"  docs           {base_url}/docs",
         f"  moto endpoint  {moto_endpoint}    (region {REGION}, table {settings.table_name})",
-        "  routes         " + ", ".join(f"POST {s.route.path}" for s in served),
+        "  routes         "
+        + ", ".join(f"POST {s.route.path}" for s in served if s.route.api == WEBHOOKS),
         "",
         "Import printed card stock (CSV with the header number,pin) into this run:",
         f"  {_python()} -m tools.import_stock cards.csv --endpoint-url {moto_endpoint} "
@@ -65,6 +74,8 @@ def banner(
     ]
     for served_route in served:
         route = served_route.route
+        if route.api != WEBHOOKS:
+            continue
         path = route.path.replace("{instrument_id}", "INSTRUMENT_ID")
         example = ROOT / "docs" / "examples" / f"{route.function}.request.json"
         body = example.read_text(encoding="utf-8").strip() if example.is_file() else "{}"
@@ -72,6 +83,15 @@ def banner(
             f"  curl -sS -X POST {base_url}{path} -H {auth} "
             f"-H 'Content-Type: {JSON_TYPE}' -d {shlex.quote(body)}"
         )
+    if operator is not None:
+        lines += [
+            "",
+            f"Back office (operator API under {base_url}/admin/, SigV4 for service execute-api,",
+            f"region {REGION}; local operator {operator.arn}):",
+            f"  ADMIN_ACCESS_KEY_ID={operator.access_key_id}",
+            f"  ADMIN_SECRET_ACCESS_KEY={operator.secret_access_key}",
+            f"  {cli_invocation(operator, base_url, REGION)}",
+        ]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
 
@@ -124,18 +144,29 @@ def main() -> int:
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
         try:
-            server = LocalServer((HOST, port), Gateway(settings, served, load_authorizer()))
+            operator, _generated = local_operator_credential()
+        except ValueError as exc:
+            print(f"cannot start the local run: {exc}", file=sys.stderr)
+            return 2
+        verifier = SigV4Verifier([operator], region=REGION)
+        try:
+            server = LocalServer(
+                (HOST, port),
+                Gateway(settings, served, load_authorizer(), verify_operator=verifier.caller),
+            )
         except OSError as exc:
             print(f"cannot listen on {HOST}:{port}: {exc.strerror}", file=sys.stderr)
             return 2
         base_url = f"http://{HOST}:{server.server_address[1]}"
         document = build_document(
-            [s.route for s in served], server_url=base_url, api_key_header=settings.api_key_header
+            [s.route for s in served if s.route.api == WEBHOOKS],
+            server_url=base_url,
+            api_key_header=settings.api_key_header,
         )
         server.gateway.pages, docs_warnings = docs_pages(document)
         for warning in docs_warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        print(banner(base_url, api_key, moto_endpoint, settings, served), flush=True)
+        print(banner(base_url, api_key, moto_endpoint, settings, served, operator), flush=True)
 
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
         thread.start()
