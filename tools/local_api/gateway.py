@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 from giftcard import errors
 from giftcard.http import route_handler
 from giftcard.replies import Reply
-from giftcard.routes import OPERATOR, ROUTES, Route
+from giftcard.routes import FINANCE, OPERATOR, ROUTES, Route
 from giftcard.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,12 +155,16 @@ class Gateway:
         authorizer: Handler,
         pages: Mapping[str, tuple[str, bytes]] | None = None,
         verify_operator: OperatorVerifier | None = None,
+        operator_policies: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.routes = routes
         self.authorizer = authorizer
         #: SigV4 check of the operator routes (AWS_IAM in the stack); None refuses them all.
         self.verify_operator = verify_operator
+        #: Caller ARN -> the managed policy it holds (SUPPORT or FINANCE), as IAM would decide;
+        #: a caller not listed holds FINANCE (every operator route).
+        self.operator_policies = dict(operator_policies or {})
         #: Local-only GET pages: path -> (content type, body).
         self.pages = dict(pages or {})
 
@@ -226,6 +230,10 @@ class Gateway:
             # the route does not have, is API Gateway's 403 (mapped to `forbidden`).
             caller = self._operator(method, target, headers, body)
             if caller is None or method != served.route.method:
+                return error_answer(errors.Forbidden())
+            held = self.operator_policies.get(caller, FINANCE)
+            if held != FINANCE and served.route.policy != held:
+                # IAM: the caller's policy does not allow execute-api:Invoke on this method.
                 return error_answer(errors.Forbidden())
             request_context["identity"]["userArn"] = caller
             request_context["identity"]["caller"] = caller

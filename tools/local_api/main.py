@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from giftcard.routes import WEBHOOKS
+from giftcard.routes import FINANCE, SUPPORT, WEBHOOKS
 from giftcard.settings import Settings, get_settings
 from tools.local_api.docs import docs_pages
 from tools.local_api.gateway import (
@@ -29,11 +29,18 @@ from tools.local_api.moto_setup import import_stock_file, prepare_environment, p
 from tools.local_api.scheduler import expiry_rate_seconds, run_expiry_job_until
 from tools.local_api.server import LocalServer
 from tools.local_api.sigv4 import (
+    ENV_ACCESS_KEY_ID,
+    ENV_SECRET_ACCESS_KEY,
     OperatorCredential,
     SigV4Verifier,
     cli_invocation,
     local_operator_credential,
 )
+
+#: The local run's second operator, holding the support policy only (generated when unset).
+SUPPORT_ACCESS_KEY_ID = "SUPPORT_ACCESS_KEY_ID"
+SUPPORT_SECRET_ACCESS_KEY = "SUPPORT_SECRET_ACCESS_KEY"
+LOCAL_SUPPORT_ARN = "arn:aws:iam::000000000000:user/local-support"
 
 
 def _python() -> str:
@@ -51,6 +58,7 @@ def banner(
     settings: Settings,
     served: list[ServedRoute],
     operator: OperatorCredential | None = None,
+    support: OperatorCredential | None = None,
 ) -> str:
     header = settings.api_key_header
     auth = shlex.quote(f"{header}: Bearer {api_key}")
@@ -91,6 +99,12 @@ def banner(
             f"  ADMIN_ACCESS_KEY_ID={operator.access_key_id}",
             f"  ADMIN_SECRET_ACCESS_KEY={operator.secret_access_key}",
             f"  {cli_invocation(operator, base_url, REGION)}",
+        ]
+    if support is not None:
+        lines += [
+            f"  a support agent (support policy only; {support.arn}):",
+            f"  {SUPPORT_ACCESS_KEY_ID}={support.access_key_id}",
+            f"  {SUPPORT_SECRET_ACCESS_KEY}={support.secret_access_key}",
         ]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
@@ -144,16 +158,27 @@ def main() -> int:
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
         try:
-            operator, _generated = local_operator_credential()
+            operator, _ = local_operator_credential()
+            support, _ = local_operator_credential(
+                {
+                    ENV_ACCESS_KEY_ID: os.environ.get(SUPPORT_ACCESS_KEY_ID, ""),
+                    ENV_SECRET_ACCESS_KEY: os.environ.get(SUPPORT_SECRET_ACCESS_KEY, ""),
+                },
+                arn=LOCAL_SUPPORT_ARN,
+            )
         except ValueError as exc:
             print(f"cannot start the local run: {exc}", file=sys.stderr)
             return 2
-        verifier = SigV4Verifier([operator], region=REGION)
+        verifier = SigV4Verifier([operator, support], region=REGION)
+        gateway = Gateway(
+            settings,
+            served,
+            load_authorizer(),
+            verify_operator=verifier.caller,
+            operator_policies={operator.arn: FINANCE, support.arn: SUPPORT},
+        )
         try:
-            server = LocalServer(
-                (HOST, port),
-                Gateway(settings, served, load_authorizer(), verify_operator=verifier.caller),
-            )
+            server = LocalServer((HOST, port), gateway)
         except OSError as exc:
             print(f"cannot listen on {HOST}:{port}: {exc.strerror}", file=sys.stderr)
             return 2
@@ -166,7 +191,10 @@ def main() -> int:
         server.gateway.pages, docs_warnings = docs_pages(document)
         for warning in docs_warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        print(banner(base_url, api_key, moto_endpoint, settings, served, operator), flush=True)
+        print(
+            banner(base_url, api_key, moto_endpoint, settings, served, operator, support),
+            flush=True,
+        )
 
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
         thread.start()
