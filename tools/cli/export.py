@@ -101,10 +101,13 @@ def write_cards(
     written = 0
 
     def counting() -> Iterator[dict[str, Any]]:
+        scanned = 0
         for scanned, item in enumerate(items, 1):
             if counted is not None and scanned % 500 == 0:
                 counted(scanned)
             yield item
+        if counted is not None:
+            counted(scanned)
 
     for values in card_rows(counting()):
         writer.writerow(values)

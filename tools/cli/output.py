@@ -61,13 +61,10 @@ class Output:
             self.console.print(render(answer))
 
     def line(self, text: str) -> None:
-        self.console.print(Text(text))
+        self.console.print(Text(text), soft_wrap=True)
 
     def error(self, message: str) -> None:
-        self.errors.print(Text(f"error: {message}"))
-
-    def note(self, message: str) -> None:
-        self.errors.print(Text(message))
+        self.errors.print(Text(f"error: {message}"), soft_wrap=True)
 
     def progress(self, *, counted: bool = True) -> Progress:
         return progress_bar(self.errors, counted=counted)
