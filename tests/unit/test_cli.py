@@ -415,6 +415,22 @@ def test_url_and_stack_together_are_refused(api: FakeOperatorApi) -> None:
     assert exit_info.value.code == 2
 
 
+def test_the_installed_command_is_this_main() -> None:
+    import importlib
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, name = scripts["giftcard"].partition(":")
+    assert getattr(importlib.import_module(module), name) is main
+
+
+def test_an_unknown_profile_for_a_bulk_command_is_a_usage_error(tmp_path: Path) -> None:
+    result = giftcard(None, "--profile", "nobody", "cards", "export", str(tmp_path / "x.csv"))
+    assert result.status == 2
+    assert "no AWS profile named nobody" in result.err
+
+
 # Finding the API ---------------------------------------------------------------------------------
 
 

@@ -15,7 +15,13 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tools.cli.client import OUTPUT_KEYS_SECRET, OUTPUT_TABLE, aws_reason, stack_outputs
+from tools.cli.client import (
+    OUTPUT_KEYS_SECRET,
+    OUTPUT_TABLE,
+    aws_reason,
+    botocore_session,
+    stack_outputs,
+)
 from tools.cli.failures import EXIT_UNAVAILABLE, CliError
 
 if TYPE_CHECKING:
@@ -52,6 +58,7 @@ def configure_aws(args: argparse.Namespace) -> None:
     from giftcard import http
 
     if args.profile:
+        botocore_session(args.profile)  # an unknown profile is a usage error, not a traceback
         # As with the AWS CLI, a named profile wins over credentials in the environment.
         for name in _CREDENTIAL_ENV:
             os.environ.pop(name, None)

@@ -227,6 +227,28 @@ class SigV4Verifier:
         return self.verify(method, target, headers, body).arn
 
 
+def request_identity(
+    credential: OperatorCredential, source_ip: str, user_agent: str | None
+) -> dict[str, Any]:
+    """``requestContext.identity`` as API Gateway fills it for an ``AWS_IAM`` method: the
+    handlers read the caller's ARN from ``userArn``."""
+    account = credential.arn.split(":")[4] if credential.arn.count(":") >= 5 else ""
+    return {
+        "accountId": account,
+        "accessKey": credential.access_key_id,
+        "caller": credential.access_key_id,
+        "user": credential.access_key_id,
+        "userArn": credential.arn,
+        "sourceIp": source_ip,
+        "userAgent": user_agent,
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
+        "cognitoIdentityId": None,
+        "cognitoIdentityPoolId": None,
+        "principalOrgId": None,
+    }
+
+
 # Local operator credentials ----------------------------------------------------------------------
 
 _KEY_ID_ALPHABET = string.ascii_uppercase + "234567"
