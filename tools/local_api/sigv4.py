@@ -279,12 +279,18 @@ def local_operator_credential(
     return OperatorCredential(key_id, secret, arn), False
 
 
-def cli_invocation(credential: OperatorCredential, base_url: str, region: str = REGION) -> str:
+def cli_invocation(
+    credential: OperatorCredential,
+    base_url: str,
+    region: str = REGION,
+    command: str = "giftcard",
+) -> str:
     """The exact ``giftcard`` command line that reaches the local operator API (for the banner:
-    the local secret is printed on purpose, it opens nothing but this run)."""
+    the local secret is printed on purpose, it opens nothing but this run). ``command`` may be
+    ``.venv/bin/giftcard`` when the venv is not on the PATH."""
     region_option = "" if region == REGION else f" --region {shlex.quote(region)}"
     return (
         f"AWS_ACCESS_KEY_ID={shlex.quote(credential.access_key_id)} "
         f"AWS_SECRET_ACCESS_KEY={shlex.quote(credential.secret_access_key)} "
-        f"giftcard --url {shlex.quote(base_url)}{region_option} card show -"
+        f"{command} --url {shlex.quote(base_url)}{region_option} card show -"
     )
