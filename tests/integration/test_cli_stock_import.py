@@ -13,7 +13,6 @@ from giftcard.cards import CardState, generate_number
 from giftcard.keys import KeyMaterial
 from giftcard.repository import Repository
 from tests.support.aws import KEYS_SECRET, MASTER, TABLE, offline_aws
-from tools import import_stock
 from tools.cli.main import main as giftcard
 
 PIN = "908172"
@@ -256,14 +255,3 @@ def test_a_file_on_standard_input(
     assert counts(out)["created"] == 1
     assert stored_state(numbers[0]) is CardState.INACTIVE
     assert_no_secrets(run, numbers)
-
-
-def test_the_old_module_runs_the_same_command(
-    aws: None, numbers: Numbers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # python -m tools.import_stock CSV ARGS (older banners, scripts) is giftcard stock import
-    csv = write_csv(tmp_path / "stock.csv", [f"{numbers[0]},{PIN}"])
-    assert import_stock.main([str(csv), "--dry-run", *TARGET]) == 0
-    assert "would create: 1" in capsys.readouterr().out
-    assert import_stock.main([str(csv), *TARGET]) == 0
-    assert stored_state(numbers[0]) is CardState.INACTIVE
