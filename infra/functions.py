@@ -78,6 +78,8 @@ ENTRY = (
     "key_id",
     "store_id",
     "instrument_id",
+    "actor",
+    "last4",
 )
 #: A guess charged, a lock confirmed, a window reset (charge_pin_guess, confirm_pin_lock,
 #: settle_pin, CardUpdate.reset_pin); pin_hash is only named in the charge's condition.
@@ -102,8 +104,10 @@ CARD_CREATE = (
     "expires_at",
     "source",
     "customer",
+    schema.CUSTOMERS_PK,
 )
-#: Activation: an inactive (or, if allowed, unknown) card gets its state, amount and customer.
+#: Activation: an inactive (or, if allowed, unknown) card gets its state, amount and customer;
+#: ``frozen`` is only named in its condition (an operator's block refuses activation).
 CARD_ACTIVATE = (
     "state",
     "currency",
@@ -119,6 +123,8 @@ CARD_ACTIVATE = (
     "source",
     "pin_failures",
     "pin_locked_until",
+    schema.CUSTOMERS_PK,
+    "frozen",
 )
 CARD_DEACTIVATE = ("state", "balance", "deactivated_at", "version")
 #: A financial instrument (repository.instrument_item), with its sparse index keys.

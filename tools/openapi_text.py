@@ -6,12 +6,19 @@ from __future__ import annotations
 
 #: The 400 errors each route can answer besides ``invalid_request`` (see the service modules).
 ROUTE_ERRORS: dict[str, tuple[str, ...]] = {
-    "balance": ("invalid_card", "card_not_active", "card_deactivated", "card_expired"),
+    "balance": (
+        "invalid_card",
+        "card_frozen",
+        "card_not_active",
+        "card_deactivated",
+        "card_expired",
+    ),
     "issue": ("amount_out_of_range", "issuance_limit_reached"),
     "activate": (
         "amount_out_of_range",
         "issuance_limit_reached",
         "card_not_found",
+        "card_frozen",
         "card_already_active",
         "card_deactivated",
     ),
@@ -29,7 +36,9 @@ ROUTE_NOTES: dict[str, str] = {
     "balance": (
         "Called by the Associate App at checkout. Answers the spendable balance (reserved "
         "amounts excluded).\n\nOrder of checks: find the card, then the PIN (lockout first), "
-        "then the card's state. Everything before the PIN has matched answers `invalid_card` "
+        "then an operator's block (`card_frozen`: \"This card is blocked; contact customer "
+        "service.\"), then the card's state. Everything before the PIN has matched answers "
+        "`invalid_card` "
         "(one code and one message for unknown number, wrong PIN, missing PIN, locked PIN), so "
         "the endpoint is no oracle. 5 consecutive wrong PINs lock the card's PIN checks for 15 "
         "minutes (configurable); each guess is counted before it is answered, so a burst of "
@@ -45,7 +54,8 @@ ROUTE_NOTES: dict[str, str] = {
     "activate": (
         "Activates an inactive card (typically printed stock imported beforehand) and loads its "
         "amount; the card takes the activation's currency. Never generates a PIN. Unknown "
-        "numbers answer `card_not_found` unless REGISTER_UNKNOWN_ON_ACTIVATION is on."
+        "numbers answer `card_not_found` unless REGISTER_UNKNOWN_ON_ACTIVATION is on. A card an "
+        "operator froze answers `card_frozen`, whatever its state."
     ),
     "deactivate": (
         "Deactivates a card (terminal) and voids its spendable balance. `pin` is optional; when "
@@ -58,7 +68,7 @@ ROUTE_NOTES: dict[str, str] = {
         "With `allow_partial` it reserves what the card has. Reserved money is held, not "
         "spendable, until captured or revoked; an uncaptured reservation is released after "
         "RESERVATION_EXPIRY_SECONDS (7 days by default). `instrument_error`: the card cannot "
-        "pay (unknown, not verified, not active, currency, funds)."
+        "pay (unknown, not verified, frozen by an operator, not active, currency, funds)."
     ),
     "instrument_capture": (
         "Captures reserved money (the sale). `failed_command`: unknown instrument, expired "

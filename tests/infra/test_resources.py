@@ -30,11 +30,14 @@ def test_table_matches_the_schema_moto_uses(synth: Synth) -> None:
     assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
         expected["AttributeDefinitions"], key=lambda a: a["AttributeName"]
     )
-    (index,) = props["GlobalSecondaryIndexes"]
-    (expected_index,) = expected["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == schema.OPEN_RESERVATIONS_INDEX == expected_index["IndexName"]
-    assert index["KeySchema"] == expected_index["KeySchema"]
-    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
+    expected_indexes = {index["IndexName"]: index for index in expected["GlobalSecondaryIndexes"]}
+    assert set(indexes) == set(expected_indexes)
+    assert set(indexes) == {schema.OPEN_RESERVATIONS_INDEX, schema.CUSTOMERS_INDEX}
+    for name, index in indexes.items():
+        assert index["KeySchema"] == expected_indexes[name]["KeySchema"]
+        # Keys only: the customer index never carries the sealed customer or a balance.
+        assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert props["BillingMode"] == "PAY_PER_REQUEST"
 
 

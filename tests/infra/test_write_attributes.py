@@ -103,6 +103,7 @@ CARD = Card(
     deactivated_at="2025-01-02T00:00:00.000000Z",
     expires_at="2030-01-01T00:00:00.000000Z",
     source="issued",
+    customer_key="customer-hash",
 )
 RECORD = StoredRecord("IDEM#x#y", 200, b"sealed", "params", 1, 2)
 ENTRY = LedgerEntry(
@@ -120,6 +121,8 @@ ENTRY = LedgerEntry(
     key_id="key-1",
     store_id="store",
     instrument_id="instrument",
+    actor="key-1",
+    last4="1234",
 )
 INSTRUMENT = Instrument(
     instrument_id="instrument",
@@ -169,6 +172,8 @@ def activate(repository: Repository) -> None:
         activated_at="now",
         expires_at="later",
         customer_sealed=b"customer",
+        customer_key="customer-hash",
+        expect_unfrozen=True,
     )
     repository.commit(Write(RECORD, update, entries=[ENTRY], issuance=COUNTER), 1)
     repository.commit(Write(RECORD, CardCheck("lookup", 3)), 1)
