@@ -166,8 +166,9 @@ def entry_item(entry: LedgerEntry) -> dict[str, Any]:
         "held_before": entry.held_before,
         "held_after": entry.held_after,
         "created_at": entry.created_at,
-        "record": entry.record_pk,
     }
+    if entry.record_pk:  # an operator's action that moves no money is no idempotent request
+        item["record"] = entry.record_pk
     for name in _ENTRY_TEXT_FIELDS:
         value = getattr(entry, name)
         if value:
