@@ -147,6 +147,82 @@ INSTRUMENT = (
 #: The daily issuance counter per currency (issue and activate load money onto cards).
 ISSUANCE = ("type", "issued", "updated_at", schema.TTL_ATTRIBUTE)
 
+# The back office (giftcard.backoffice) ---------------------------------------------------------
+#
+# What each operator operation sends to the table (one TransactWriteItems per change: the card's
+# Update, conditioned on its version as read, and the entry's Put; adjust adds its idempotency
+# record, and a refusal decided against the card is a ConditionCheck with the record):
+#
+#   lookup           Query (table: the card's partition)
+#   history          GetItem (the card), Query (table: its entries, newest first)
+#   customers_cards  Query (index `customers`), Query (table: each card's partition)
+#   freeze           Query; transaction: UpdateItem CARD_FREEZE + PutItem OPERATOR_ENTRY
+#   unfreeze         Query; transaction: UpdateItem CARD_FREEZE + PutItem OPERATOR_ENTRY
+#   unlock_pin       Query; transaction: UpdateItem CARD_UNLOCK_PIN + PutItem OPERATOR_ENTRY
+#   expiry           Query; transaction: UpdateItem CARD_EXPIRY + PutItem OPERATOR_ENTRY
+#   adjust           GetItem (record), Query; transaction: PutItem RECORD + UpdateItem
+#                    CARD_ADJUST + PutItem ADJUST_ENTRY, or PutItem RECORD + ConditionCheckItem
+#   customers_erase  Query (index `customers`), GetItem (each card); per card a transaction:
+#                    UpdateItem CARD_ERASE + PutItem OPERATOR_ENTRY
+#
+# tests/infra/test_write_attributes.py runs each operation on moto and checks that what it writes
+# is exactly OPERATOR_WRITE_ATTRIBUTES[operation].
+
+#: An operator action's entry: no API key, store or instrument; who (the IAM ARN) and why. Only
+#: adjust's entry, which moves money, belongs to an idempotency record.
+OPERATOR_ENTRY = (
+    "type",
+    "kind",
+    "amount",
+    "currency",
+    "balance_before",
+    "balance_after",
+    "held_before",
+    "held_after",
+    "created_at",
+    "request_id",
+    "actor",
+    "reason",
+    "last4",
+)
+ADJUST_ENTRY = (*OPERATOR_ENTRY, "record")
+CARD_FREEZE = ("frozen", "version")
+CARD_UNLOCK_PIN = (*PIN, "version")
+CARD_EXPIRY = ("expires_at", "version")
+CARD_ADJUST = ("balance", "version")
+CARD_ERASE = ("customer", schema.CUSTOMERS_PK, "version")
+
+#: Operator operation (giftcard.backoffice.OPERATIONS) -> every attribute it writes.
+OPERATOR_WRITE_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
+    "freeze": (*KEY, *CARD_FREEZE, *OPERATOR_ENTRY),
+    "unfreeze": (*KEY, *CARD_FREEZE, *OPERATOR_ENTRY),
+    "unlock_pin": (*KEY, *CARD_UNLOCK_PIN, *OPERATOR_ENTRY),
+    "expiry": (*KEY, *CARD_EXPIRY, *OPERATOR_ENTRY),
+    "adjust": (*KEY, *RECORD, *CARD_ADJUST, *ADJUST_ENTRY),
+    "customers_erase": (*KEY, *CARD_ERASE, *OPERATOR_ENTRY),
+}
+#: Operator operation -> its table actions (Query on the table; the customer index's Query is
+#: granted on the index ARN, ``Storage.customers_index_arn``).
+OPERATOR_TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "lookup": ("dynamodb:Query",),
+    "history": ("dynamodb:GetItem", "dynamodb:Query"),
+    "customers_cards": ("dynamodb:Query",),
+    "freeze": ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    "unfreeze": ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    "unlock_pin": ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    "expiry": ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    "adjust": (
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+    ),
+    "customers_erase": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+}
+#: Operator operations that query the customer index.
+OPERATOR_QUERIES_CUSTOMERS = ("customers_cards", "customers_erase")
+
 _REDEMPTION = (*KEY, *RECORD, *ENTRY, *CARD_MONEY, *INSTRUMENT)
 
 #: Function -> every attribute its role may write (PutItem/UpdateItem, alone or in a transaction).
