@@ -50,7 +50,19 @@ class Storage(Construct):
             ),
             projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
+        # The back office finds a customer's cards by a keyed hash of the customer id.
+        self.table.add_global_secondary_index(
+            index_name=schema.CUSTOMERS_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=schema.CUSTOMERS_PK, type=dynamodb.AttributeType.STRING
+            ),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+        )
 
     @property
     def open_reservations_index_arn(self) -> str:
         return f"{self.table.table_arn}/index/{schema.OPEN_RESERVATIONS_INDEX}"
+
+    @property
+    def customers_index_arn(self) -> str:
+        return f"{self.table.table_arn}/index/{schema.CUSTOMERS_INDEX}"

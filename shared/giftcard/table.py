@@ -18,6 +18,12 @@ OPEN_RESERVATIONS_SK = "OPEN_SK"
 #: Open reservations are spread over this many index partitions ("OPEN#0" .. "OPEN#7").
 OPEN_RESERVATIONS_SHARDS = 8
 
+#: Sparse index of cards by customer: only cards with a customer id carry this attribute, a keyed
+#: hash of the id (``KeyMaterial.customer_hash``), never the id in clear. Keys only: the back
+#: office reads each card's partition for what it shows.
+CUSTOMERS_INDEX = "customers"
+CUSTOMERS_PK = "customer_key"
+
 
 def create_table_kwargs(table_name: str) -> dict[str, Any]:
     """Arguments for ``CreateTable`` matching the deployed table (on-demand, PK/SK strings)."""
@@ -32,6 +38,7 @@ def create_table_kwargs(table_name: str) -> dict[str, Any]:
             {"AttributeName": SORT_KEY, "AttributeType": "S"},
             {"AttributeName": OPEN_RESERVATIONS_PK, "AttributeType": "S"},
             {"AttributeName": OPEN_RESERVATIONS_SK, "AttributeType": "S"},
+            {"AttributeName": CUSTOMERS_PK, "AttributeType": "S"},
         ],
         "GlobalSecondaryIndexes": [
             {
@@ -41,7 +48,12 @@ def create_table_kwargs(table_name: str) -> dict[str, Any]:
                     {"AttributeName": OPEN_RESERVATIONS_SK, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
+            },
+            {
+                "IndexName": CUSTOMERS_INDEX,
+                "KeySchema": [{"AttributeName": CUSTOMERS_PK, "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }
