@@ -18,6 +18,16 @@ OPEN_RESERVATIONS_SK = "OPEN_SK"
 #: Open reservations are spread over this many index partitions ("OPEN#0" .. "OPEN#7").
 OPEN_RESERVATIONS_SHARDS = 8
 
+#: The table's stream (infra/storage.py): new images only, which is all the event publisher reads
+#: (entries are immutable; a new entry's image is the whole event). The local run turns the same
+#: stream on in moto (``tools/local_api/events.py``).
+STREAM_VIEW_TYPE = "NEW_IMAGE"
+
+
+def stream_specification() -> dict[str, Any]:
+    """``StreamSpecification`` for ``CreateTable``/``UpdateTable``, as the stack configures it."""
+    return {"StreamEnabled": True, "StreamViewType": STREAM_VIEW_TYPE}
+
 
 def create_table_kwargs(table_name: str) -> dict[str, Any]:
     """Arguments for ``CreateTable`` matching the deployed table (on-demand, PK/SK strings)."""

@@ -20,6 +20,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
+from infra.events import PUBLISHER
 from infra.functions import FUNCTIONS
 from infra.stack import GiftCardStack, build_app
 
@@ -74,8 +75,13 @@ class Synth:
 @pytest.fixture(scope="session")
 def stub_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("assets")
+<<<<<<< HEAD
     for asset in {spec.asset for spec in FUNCTIONS}:
         folder = root / "functions" / asset
+=======
+    for spec in (*FUNCTIONS, PUBLISHER):
+        folder = root / "functions" / spec.name
+>>>>>>> 6ad32e0 (Events out: event detail model and detail-types (giftcard.events), the stream publisher with partial batch failures (giftcard.publisher, functions/event_publisher), the table's NEW_IMAGE stream, and infra/events.py (bus + archive, publisher with DynamoDB event source, SQS dead-letter destination, alarms, EventBusName output))
         folder.mkdir(parents=True)
         (folder / "handler.py").write_text(
             f"# {asset}\ndef lambda_handler(event, context):\n    return {{}}\n"
