@@ -117,9 +117,7 @@ def _put(
     try:
         answer = client.put_events(Entries=[event.put_entry(bus_name) for _, event in chunk])
     except Exception as exc:  # throttled, unreachable, refused: the whole call failed
-        logger.warning(
-            "PutEvents failed", error=type(exc).__name__, sequence_number=chunk[0][0]
-        )
+        logger.warning("PutEvents failed", error=type(exc).__name__, sequence_number=chunk[0][0])
         return chunk[0][0]
     first_failed: str | None = None
     for (number, event), result in zip(chunk, answer.get("Entries") or [], strict=False):
