@@ -152,8 +152,13 @@ def _chunks(
         yield items[start : start + size]
 
 
-def handle(event: Mapping[str, Any], *, client: Any = None, bus_name: str | None = None) -> dict:
-    """The publisher Lambda's work on one DynamoDB stream event."""
+def handle(
+    event: Mapping[str, Any], *, client: Any = None, bus_name: str | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """The publisher Lambda's work on one DynamoDB stream event: its partial batch response.
+
+    ``client`` defaults to the process's EventBridge client, ``bus_name`` to ``EVENT_BUS_NAME``.
+    """
     from giftcard import aws
     from giftcard.settings import get_settings
 
