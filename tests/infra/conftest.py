@@ -75,13 +75,8 @@ class Synth:
 @pytest.fixture(scope="session")
 def stub_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("assets")
-<<<<<<< HEAD
-    for asset in {spec.asset for spec in FUNCTIONS}:
+    for asset in {spec.asset for spec in (*FUNCTIONS, PUBLISHER)}:
         folder = root / "functions" / asset
-=======
-    for spec in (*FUNCTIONS, PUBLISHER):
-        folder = root / "functions" / spec.name
->>>>>>> 6ad32e0 (Events out: event detail model and detail-types (giftcard.events), the stream publisher with partial batch failures (giftcard.publisher, functions/event_publisher), the table's NEW_IMAGE stream, and infra/events.py (bus + archive, publisher with DynamoDB event source, SQS dead-letter destination, alarms, EventBusName output))
         folder.mkdir(parents=True)
         (folder / "handler.py").write_text(
             f"# {asset}\ndef lambda_handler(event, context):\n    return {{}}\n"
