@@ -32,6 +32,8 @@ class Storage(Construct):
             sort_key=dynamodb.Attribute(name=schema.SORT_KEY, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             time_to_live_attribute=schema.TTL_ATTRIBUTE,
+            # New images of every write: the event publisher's source (infra/events.py).
+            stream=dynamodb.StreamViewType[schema.STREAM_VIEW_TYPE],
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),

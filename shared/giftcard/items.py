@@ -7,7 +7,7 @@ daily issuance counters (``design.md``, "Data model"). Only this module spells a
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from giftcard import table
@@ -298,3 +298,33 @@ def card_update_fields(
             "pin_locked_until": 0,
         }
     return fields, if_missing, removed
+
+
+# What the event publisher reads besides the entry itself -----------------------------------------
+
+
+def is_entry_item(item: dict[str, Any]) -> bool:
+    """A ledger entry in a card's partition (not the card, a record, an instrument or a counter)."""
+    return str(item.get("PK", "")).startswith("CARD#") and str(item.get("SK", "")).startswith(
+        ENTRY_PREFIX
+    )
+
+
+@dataclass(frozen=True)
+class EntryAttribution:
+    """Who made an entry and why, and the card's last 4 digits, as stored on the entry item.
+
+    ``actor`` is the API key id for NewStore's calls and the IAM ARN for operators; entries
+    written before ``actor`` existed name their API key in ``key_id``."""
+
+    actor: str
+    reason: str
+    last4: str
+
+
+def entry_attribution(item: dict[str, Any]) -> EntryAttribution:
+    return EntryAttribution(
+        actor=str(item.get("actor") or item.get("key_id") or ""),
+        reason=str(item.get("reason") or ""),
+        last4=str(item.get("last4") or ""),
+    )

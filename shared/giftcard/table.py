@@ -23,6 +23,15 @@ OPEN_RESERVATIONS_SHARDS = 8
 #: office reads each card's partition for what it shows.
 CUSTOMERS_INDEX = "customers"
 CUSTOMERS_PK = "customer_key"
+#: The table's stream (infra/storage.py): new images only, which is all the event publisher reads
+#: (entries are immutable; a new entry's image is the whole event). The local run turns the same
+#: stream on in moto (``tools/local_api/events.py``).
+STREAM_VIEW_TYPE = "NEW_IMAGE"
+
+
+def stream_specification() -> dict[str, Any]:
+    """``StreamSpecification`` for ``CreateTable``/``UpdateTable``, as the stack configures it."""
+    return {"StreamEnabled": True, "StreamViewType": STREAM_VIEW_TYPE}
 
 
 def create_table_kwargs(table_name: str) -> dict[str, Any]:
