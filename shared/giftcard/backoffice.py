@@ -31,6 +31,7 @@ reason (free text) or the customer.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -456,6 +457,12 @@ def adjust(request: views.AdjustRequest, context: RequestContext) -> Reply:
 # Customers -------------------------------------------------------------------------------------
 
 
+def _belongs_to(card: Card, customer_key: str) -> bool:
+    """The card's customer index key is ``customer_key`` (keyed hashes: compared in constant
+    time, like every key and PIN)."""
+    return card.customer_key is not None and hmac.compare_digest(card.customer_key, customer_key)
+
+
 def customers_cards(request: views.CustomerCardsRequest, context: RequestContext) -> Reply:
     """The cards issued or activated for a customer id, found through the customer index (a
     keyed hash of the id), oldest first. The index is eventually consistent: a card written a
@@ -468,7 +475,7 @@ def customers_cards(request: views.CustomerCardsRequest, context: RequestContext
         for lookup_key in context.repository.customer_cards(key):
             partition = context.repository.card_partition(lookup_key)
             # The index may lag behind an erasure: the card itself decides.
-            if partition is not None and partition.card.customer_key == key:
+            if partition is not None and _belongs_to(partition.card, key):
                 found.append(card_view(partition, context))
         return sorted(found, key=lambda card: (card.created_at, card.card_id))
 
@@ -495,7 +502,7 @@ def _erase_card(
     def attempt() -> bool:
         nonlocal tried
         card = context.repository.get_card(lookup_key)
-        if card is None or card.customer_key != key:
+        if card is None or not _belongs_to(card, key):
             # Erased meanwhile: by our own commit whose answer was lost (it counts), by another
             # erasure, or the index lags behind one.
             return tried and card is not None and card.customer_key is None

@@ -86,7 +86,7 @@ _CARD_FIELDS = (
     "deactivated_at",
     "expires_at",
     "source",
-    table.CUSTOMERS_PK,
+    table.CUSTOMERS_PK,  # the attribute is named as the Card field: customer_key
 )
 #: An operator's block: one map attribute ``{reason, by, at}``, absent when not frozen.
 FROZEN = "frozen"

@@ -38,8 +38,14 @@ class Operator:
     secrets: Secrets = field(default_factory=lambda: SECRETS)
     #: The request ids of the calls made, in order (entries record them).
     request_ids: list[str] = field(default_factory=list)
+    #: Seconds a fixed test clock moves before each call, so entries keep the order of the calls
+    #: (history is sorted by time; two entries of one instant have no order).
+    tick: float = 0.001
 
     def context(self) -> RequestContext:
+        advance = getattr(self.services.clock, "advance", None)
+        if advance is not None and self.tick:
+            advance(self.tick)
         request_id = f"op-{next(_requests)}"
         self.request_ids.append(request_id)
         context = self.services.context(request_id, "")
