@@ -365,6 +365,11 @@ OPERATOR_ROUTES: tuple[Route, ...] = (
     ),
 )
 
+#: The back office's routes by the name of their domain function (``backoffice.<name>``).
+OPERATOR_ROUTES_BY_OPERATION: dict[str, Route] = {
+    route.operation.partition(":")[2]: route for route in OPERATOR_ROUTES
+}
+
 #: Every route: NewStore's webhooks, then the back office.
 ROUTES: tuple[Route, ...] = (*WEBHOOK_ROUTES, *OPERATOR_ROUTES)
 
