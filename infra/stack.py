@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.api import Api
+from infra.audit import AuditJob
 from infra.config import StackConfig, config_from_context, context_keys
 from infra.functions import Functions
 from infra.layer import SharedLayer
@@ -51,6 +52,15 @@ class GiftCardStack(Stack):
             waf=self.waf,
         )
 
+        self.audit = AuditJob(
+            self,
+            "Audit",
+            config=config,
+            storage=self.storage,
+            layer=self.layer.layer,
+            alarm_topic=self.monitoring.topic,
+        )
+
         CfnOutput(
             self,
             "ApiUrl",
@@ -77,6 +87,7 @@ class GiftCardStack(Stack):
             description="Prints the API key secret ({id, key}); give NewStore the key value",
         )
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "AuditFunctionName", value=self.audit.function.function_name)
 
 
 def build_app(

@@ -20,6 +20,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
+from infra.audit import FUNCTION_FOLDER as AUDIT_FOLDER
 from infra.functions import FUNCTIONS
 from infra.stack import GiftCardStack, build_app
 
@@ -74,11 +75,11 @@ class Synth:
 @pytest.fixture(scope="session")
 def stub_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("assets")
-    for spec in FUNCTIONS:
-        folder = root / "functions" / spec.name
+    for name in [spec.name for spec in FUNCTIONS] + [AUDIT_FOLDER]:
+        folder = root / "functions" / name
         folder.mkdir(parents=True)
         (folder / "handler.py").write_text(
-            f"# {spec.name}\ndef lambda_handler(event, context):\n    return {{}}\n"
+            f"# {name}\ndef lambda_handler(event, context):\n    return {{}}\n"
         )
     layer = root / "layer" / "python" / "giftcard"
     layer.mkdir(parents=True)
