@@ -316,6 +316,57 @@ def local_scale(results: Mapping[str, Any]) -> str:
     return f"Median ms of {scale['samples']} calls, interleaved.\n\n" + table(header, rows)
 
 
+def audit(results: Mapping[str, Any]) -> str:
+    """The audit's measured throughput, and what it projects for DynamoDB (bench/audit.py)."""
+    figures = results.get("audit")
+    if not figures:
+        return ABSENT
+    segments = figures["segments"]
+    moto = figures["moto_items_per_second_per_segment"]
+    cpu = figures["cpu_items_per_second"]
+    item_bytes = figures["item_bytes"]
+    per_card = figures["items"] / figures["cards"]
+    budget = figures["lambda_seconds"] * figures["budget_share"]
+    per_run = cpu * budget
+    items_per_page = (1024 * 1024) // item_bytes
+    rows = [
+        [
+            "table",
+            f"{figures['cards']:,} cards, {figures['items']:,} items, {item_bytes} bytes per item",
+        ],
+        ["moto, 1 segment (items/s per segment)", f"{moto['1']:,}"],
+        [f"moto, {segments} segments at once (items/s per segment)", f"{moto[str(segments)]:,}"],
+        [
+            "our own CPU: load + audit fold (items/s, one interpreter)",
+            f"{cpu:,} ({figures['cpu_share_load']:.0%} of it loading DynamoDB JSON)",
+        ],
+    ]
+    projection = [
+        [
+            "items per 1 MB Scan page",
+            f"about {items_per_page:,} (strongly consistent: 256 read units a page)",
+        ],
+        [
+            f"one job: items in {budget:.0f} s ({figures['budget_share']:.0%} of Lambda's "
+            f"{figures['lambda_seconds']} s)",
+            f"about {per_run / 1e6:.1f} million (CPU-bound: {cpu:,} items/s)",
+        ],
+        [
+            f"one job: cards at {per_card:.1f} items per card (this table)",
+            f"about {per_run / per_card / 1e6:.1f} million",
+        ],
+        [
+            "one job: cards at 11 items per card (10 ledger entries each)",
+            f"about {per_run / 11 / 1e6:.2f} million",
+        ],
+    ]
+    return (
+        table(["figure", "last run"], rows)
+        + "\n\nProjected for DynamoDB (from the CPU figure; see the reasoning below):\n\n"
+        + table(["projection", "value"], projection)
+    )
+
+
 def render(results: Mapping[str, Any]) -> str:
     blocks = {
         "measured": measured(results),
@@ -328,6 +379,7 @@ def render(results: Mapping[str, Any]) -> str:
         "breakdown": breakdown(results),
         "sizes": sizes(results),
         "local_scale": local_scale(results),
+        "audit": audit(results),
     }
     page = Template(TEMPLATE.read_text(encoding="utf-8")).substitute(blocks)
     # An empty block leaves a dangling space or blank lines; the page stays tidy without them.

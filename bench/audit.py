@@ -1,0 +1,119 @@
+"""The audit's throughput: items per second per segment, on moto and in our own code alone.
+
+    python -m bench.audit [--cards 3000] [--segments 4]
+
+A synthetic table (``tests/support/audit_table.py``: cards in three currencies, their entries,
+one in five with an open reservation) is written to the moto server on loopback, then read:
+
+- ``moto_items_per_second_per_segment``: ``ParallelScan`` + the audit fold end to end, one
+  segment, then ``segments`` at once (their total divided by ``segments``). moto's Scan sorts the
+  whole table for every page, so this is a floor that falls as the table grows: it says the code
+  works at this size, not how fast DynamoDB is.
+- ``cpu_items_per_second``: our own work per item without any store: loading the DynamoDB JSON
+  (``Repository._load``) and the audit fold (``giftcard.audit.audit_segment``). In one process
+  the segments' threads share one interpreter lock, so this bounds one job however many segments
+  it reads; ``docs/performance.md`` projects DynamoDB from it.
+- ``item_bytes``: the average stored item (DynamoDB's size rules), for pages per second.
+
+The audit is also checked: every card checked, no mismatch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+START = 1_800_000_000
+#: Lambda's maximum duration, and the share of it the projection allows the scan.
+LAMBDA_SECONDS = 900
+BUDGET_SHARE = 0.8
+
+
+def measure(cards: int = 3000, segments: int = 4) -> dict[str, Any]:
+    """Needs boto3 pointed at a moto server with the service's table (``bench.server``)."""
+    import boto3
+
+    from giftcard import aws
+    from giftcard.audit import AsOf, audit_segment, combine_all, finish
+    from giftcard.clock import Instant
+    from giftcard.repository import Repository
+    from giftcard.scan import ParallelScan
+    from giftcard.settings import get_settings
+    from tests.support.audit_table import synthetic_table, write
+    from tests.support.items import item_size
+
+    table_name = get_settings().table_name
+    table = synthetic_table(cards, START, seed=cards)
+    write(boto3.client("dynamodb"), table_name, table.items)
+    repository = Repository(table_name, client=aws.client("dynamodb"))
+    as_of = AsOf.at(Instant(START))
+
+    def scan(count: int) -> tuple[float, int]:
+        reader = ParallelScan(repository, count)
+        began = time.perf_counter()
+        parts = reader.map(lambda items: audit_segment(items, as_of))
+        elapsed = time.perf_counter() - began
+        result = finish(combine_all(parts), as_of)
+        if result.cards_checked != cards or result.mismatches:
+            raise AssertionError("the benchmark's audit did not reconcile")
+        return elapsed, result.items
+
+    one_seconds, items = scan(1)
+    many_seconds, _ = scan(segments)
+
+    # Our own CPU per item: the raw pages once more, then load + fold timed without the store.
+    raw: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None
+    client = aws.client("dynamodb")
+    while True:
+        kwargs: dict[str, Any] = {"TableName": table_name}
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        page = client.scan(**kwargs)
+        raw += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    began = time.process_time()
+    loaded = [repository._load(item) for item in raw]
+    load_seconds = time.process_time() - began
+    began = time.process_time()
+    audit_segment(loaded, as_of)
+    fold_seconds = time.process_time() - began
+    cpu_rate = len(loaded) / (load_seconds + fold_seconds)
+    item_bytes = sum(item_size(item) for item in raw) / len(raw)
+    return {
+        "cards": cards,
+        "items": items,
+        "segments": segments,
+        "moto_items_per_second_per_segment": {
+            "1": round(items / one_seconds),
+            str(segments): round(items / many_seconds / segments),
+        },
+        "cpu_items_per_second": round(cpu_rate),
+        "cpu_share_load": round(load_seconds / (load_seconds + fold_seconds), 2),
+        "item_bytes": round(item_bytes),
+        "lambda_seconds": LAMBDA_SECONDS,
+        "budget_share": BUDGET_SHARE,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bench.server import loopback_aws
+
+    parser = argparse.ArgumentParser(description="audit throughput on a moto server")
+    parser.add_argument("--cards", type=int, default=3000)
+    parser.add_argument("--segments", type=int, default=4)
+    args = parser.parse_args(argv)
+    with loopback_aws():
+        figures = measure(args.cards, args.segments)
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
