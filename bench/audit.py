@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 START = 1_800_000_000
@@ -46,6 +49,7 @@ def measure(cards: int = 3000, segments: int = 4) -> dict[str, Any]:
     from tests.support.audit_table import synthetic_table, write
     from tests.support.items import item_size
 
+    load = os.getloadavg()[0]
     table_name = get_settings().table_name
     table = synthetic_table(cards, START, seed=cards)
     write(boto3.client("dynamodb"), table_name, table.items)
@@ -99,6 +103,12 @@ def measure(cards: int = 3000, segments: int = 4) -> dict[str, Any]:
         "item_bytes": round(item_bytes),
         "lambda_seconds": LAMBDA_SECONDS,
         "budget_share": BUDGET_SHARE,
+        "measured": {
+            "date": time.strftime("%Y-%m-%d"),
+            "python": f"{platform.python_implementation()} {platform.python_version()}",
+            "machine": platform.machine(),
+            "load_average_at_start": round(load, 1),
+        },
     }
 
 
@@ -108,10 +118,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="audit throughput on a moto server")
     parser.add_argument("--cards", type=int, default=3000)
     parser.add_argument("--segments", type=int, default=4)
+    parser.add_argument(
+        "--into",
+        type=Path,
+        help="also store the figures under audit in this results file (docs/performance.json)",
+    )
     args = parser.parse_args(argv)
     with loopback_aws():
         figures = measure(args.cards, args.segments)
+    figures["measured"]["command"] = f"python -m bench.audit --cards {args.cards}"
     print(json.dumps(figures, indent=2))
+    if args.into is not None:
+        results = json.loads(args.into.read_text(encoding="utf-8"))
+        results["audit"] = figures
+        args.into.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

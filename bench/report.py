@@ -360,8 +360,16 @@ def audit(results: Mapping[str, Any]) -> str:
             f"about {per_run / 11 / 1e6:.2f} million",
         ],
     ]
+    info = figures.get("measured", {})
+    when = (
+        f"Measured by `{info['command']}` on {info['date']}: {info['python']}, {info['machine']}, "
+        f"load average {info['load_average_at_start']} at start.\n\n"
+        if info
+        else ""
+    )
     return (
-        table(["figure", "last run"], rows)
+        when
+        + table(["figure", "last run"], rows)
         + "\n\nProjected for DynamoDB (from the CPU figure; see the reasoning below):\n\n"
         + table(["projection", "value"], projection)
     )

@@ -328,6 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress(f"audit throughput ({args.audit_cards:,} cards)")
     with loopback_aws(), warm.quiet_logs():
         audit_figures = audit.measure(args.audit_cards)
+    audit_figures["measured"]["command"] = "make bench"
     report.append(
         table(
             "Audit throughput (items/s per segment)",
