@@ -9,8 +9,9 @@ one in five with an open reservation) is written to the moto server on loopback,
   segment, then ``segments`` at once (their total divided by ``segments``). moto's Scan sorts the
   whole table for every page, so this is a floor that falls as the table grows: it says the code
   works at this size, not how fast DynamoDB is.
-- ``cpu_items_per_second``: our own work per item without any store: loading the DynamoDB JSON
-  (``Repository._load``) and the audit fold (``giftcard.audit.audit_segment``). In one process
+- ``cpu_items_per_second``: the work per item in our process without any store: botocore parsing
+  the answer's JSON, loading the DynamoDB JSON (``Repository._load``) and the audit fold
+  (``giftcard.audit.audit_segment``); ``cpu_shares`` splits it. In one process
   the segments' threads share one interpreter lock, so this bounds one job however many segments
   it reads; ``docs/performance.md`` projects DynamoDB from it.
 - ``item_bytes``: the average stored item (DynamoDB's size rules), for pages per second.
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -34,14 +36,22 @@ START = 1_800_000_000
 #: Lambda's maximum duration, and the share of it the projection allows the scan.
 LAMBDA_SECONDS = 900
 BUDGET_SHARE = 0.8
+#: CPU figures are medians of this many runs.
+REPEATS = 5
 
 
 def measure(cards: int = 3000, segments: int = 4) -> dict[str, Any]:
-    """Needs boto3 pointed at a moto server with the service's table (``bench.server``)."""
+    """Needs boto3 pointed at a moto server with the service's table (``bench.server``), in this
+    process: moto is patched by ``tools/moto_journal.py`` as in the local run and the tests."""
     import boto3
+
+    from tools import moto_journal
+
+    moto_journal.install()
 
     from giftcard import aws
     from giftcard.audit import AsOf, audit_segment, combine_all, finish
+    from giftcard.audit_job import PAGE_ITEMS
     from giftcard.clock import Instant
     from giftcard.repository import Repository
     from giftcard.scan import ParallelScan
@@ -57,7 +67,7 @@ def measure(cards: int = 3000, segments: int = 4) -> dict[str, Any]:
     as_of = AsOf.at(Instant(START))
 
     def scan(count: int) -> tuple[float, int]:
-        reader = ParallelScan(repository, count)
+        reader = ParallelScan(repository, count, page_limit=PAGE_ITEMS)
         began = time.perf_counter()
         parts = reader.map(lambda items: audit_segment(items, as_of))
         elapsed = time.perf_counter() - began
@@ -74,7 +84,7 @@ def measure(cards: int = 3000, segments: int = 4) -> dict[str, Any]:
     start: dict[str, Any] | None = None
     client = aws.client("dynamodb")
     while True:
-        kwargs: dict[str, Any] = {"TableName": table_name}
+        kwargs: dict[str, Any] = {"TableName": table_name, "Limit": PAGE_ITEMS}
         if start:
             kwargs["ExclusiveStartKey"] = start
         page = client.scan(**kwargs)
@@ -82,13 +92,36 @@ def measure(cards: int = 3000, segments: int = 4) -> dict[str, Any]:
         start = page.get("LastEvaluatedKey")
         if not start:
             break
-    began = time.process_time()
+    # botocore's parsing of each page's JSON (what the client does with every answer)
+    from botocore.parsers import create_parser
+
+    shape = client.meta.service_model.operation_model("Scan").output_shape
+    parser = create_parser("json")
+    bodies = [
+        json.dumps({"Items": raw[i : i + PAGE_ITEMS], "Count": PAGE_ITEMS}).encode()
+        for i in range(0, len(raw), PAGE_ITEMS)
+    ]
+
+    def cpu(step: Any) -> float:
+        """Median CPU seconds of ``step`` over ``REPEATS`` runs (the machine may be shared)."""
+        times = []
+        for _ in range(REPEATS):
+            began = time.process_time()
+            step()
+            times.append(time.process_time() - began)
+        return statistics.median(times)
+
+    parse_seconds = cpu(
+        lambda: [
+            parser.parse({"body": body, "headers": {}, "status_code": 200}, shape)
+            for body in bodies
+        ]
+    )
     loaded = [repository._load(item) for item in raw]
-    load_seconds = time.process_time() - began
-    began = time.process_time()
-    audit_segment(loaded, as_of)
-    fold_seconds = time.process_time() - began
-    cpu_rate = len(loaded) / (load_seconds + fold_seconds)
+    load_seconds = cpu(lambda: [repository._load(item) for item in raw])
+    fold_seconds = cpu(lambda: audit_segment(loaded, as_of))
+    cpu_seconds = parse_seconds + load_seconds + fold_seconds
+    cpu_rate = len(loaded) / cpu_seconds
     item_bytes = sum(item_size(item) for item in raw) / len(raw)
     return {
         "cards": cards,
@@ -99,8 +132,13 @@ def measure(cards: int = 3000, segments: int = 4) -> dict[str, Any]:
             str(segments): round(items / many_seconds / segments),
         },
         "cpu_items_per_second": round(cpu_rate),
-        "cpu_share_load": round(load_seconds / (load_seconds + fold_seconds), 2),
+        "cpu_shares": {
+            "parse": round(parse_seconds / cpu_seconds, 2),
+            "load": round(load_seconds / cpu_seconds, 2),
+            "fold": round(fold_seconds / cpu_seconds, 2),
+        },
         "item_bytes": round(item_bytes),
+        "page_items": PAGE_ITEMS,
         "lambda_seconds": LAMBDA_SECONDS,
         "budget_share": BUDGET_SHARE,
         "measured": {

@@ -316,6 +316,15 @@ def local_scale(results: Mapping[str, Any]) -> str:
     return f"Median ms of {scale['samples']} calls, interleaved.\n\n" + table(header, rows)
 
 
+def shares(parts: Mapping[str, float]) -> str:
+    words = {
+        "parse": "botocore parsing the JSON",
+        "load": "loading DynamoDB values",
+        "fold": "the audit fold",
+    }
+    return ", ".join(f"{words.get(name, name)} {share:.0%}" for name, share in parts.items())
+
+
 def audit(results: Mapping[str, Any]) -> str:
     """The audit's measured throughput, and what it projects for DynamoDB (bench/audit.py)."""
     figures = results.get("audit")
@@ -328,7 +337,8 @@ def audit(results: Mapping[str, Any]) -> str:
     per_card = figures["items"] / figures["cards"]
     budget = figures["lambda_seconds"] * figures["budget_share"]
     per_run = cpu * budget
-    items_per_page = (1024 * 1024) // item_bytes
+    page_items = figures.get("page_items", 1000)
+    page_bytes = page_items * item_bytes
     rows = [
         [
             "table",
@@ -337,14 +347,15 @@ def audit(results: Mapping[str, Any]) -> str:
         ["moto, 1 segment (items/s per segment)", f"{moto['1']:,}"],
         [f"moto, {segments} segments at once (items/s per segment)", f"{moto[str(segments)]:,}"],
         [
-            "our own CPU: load + audit fold (items/s, one interpreter)",
-            f"{cpu:,} ({figures['cpu_share_load']:.0%} of it loading DynamoDB JSON)",
+            "CPU in our process: parse + load + audit fold (items/s, one interpreter)",
+            f"{cpu:,} (" + shares(figures.get("cpu_shares", {})) + ")",
         ],
     ]
     projection = [
         [
-            "items per 1 MB Scan page",
-            f"about {items_per_page:,} (strongly consistent: 256 read units a page)",
+            f"a Scan page of {page_items:,} items",
+            f"about {page_bytes / 1024:.0f} KiB: {-(-page_bytes // 4096)} read units, strongly "
+            "consistent",
         ],
         [
             f"one job: items in {budget:.0f} s ({figures['budget_share']:.0%} of Lambda's "

@@ -44,6 +44,10 @@ from giftcard.writes import StoredAudit
 #: At most this many mismatches are listed in the kept audit (one DynamoDB item holds at most
 #: 400 KB); the count, the metric and the log carry the full number.
 MAX_LISTED_MISMATCHES = 1000
+#: Items per Scan page. DynamoDB would return up to 1 MB (about 4,000 cards' items); a smaller
+#: page costs the same read units and a few more round trips, and keeps each page of the local
+#: run (moto, about 1 ms an item) well inside the client's 5-second read timeout.
+PAGE_ITEMS = 1000
 #: PutMetricData takes at most 1,000 data points per call; audits send a handful.
 _METRICS_PER_CALL = 500
 
@@ -129,7 +133,7 @@ def run_audit(
     publisher: MetricsPublisher | None = None,
     sleep: Callable[[float], None] = time.sleep,
     requested_by: str = "",
-    page_limit: int | None = None,
+    page_limit: int | None = PAGE_ITEMS,
 ) -> FinishedAudit:
     """Audit the whole table as of now (``clock``): keep the result, publish its metrics.
 

@@ -77,10 +77,11 @@ class Repository:
     def __init__(self, table_name: str, client: Any = None) -> None:
         self.table_name = table_name
         self._client = client
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+        from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer, TypeSerializer
 
         self._serializer = TypeSerializer()
         self._deserializer = TypeDeserializer()
+        self._number = DYNAMODB_CONTEXT.create_decimal
 
     @property
     def client(self) -> Any:
@@ -96,7 +97,18 @@ class Repository:
         return {name: self._serializer.serialize(value) for name, value in item.items()}
 
     def _load(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {name: self._deserializer.deserialize(value) for name, value in item.items()}
+        # Strings and numbers (nearly every attribute) without the deserializer's dispatch: the
+        # audit loads every item of the table, and this was two thirds of its CPU per item.
+        # Same values: numbers through the deserializer's own decimal context.
+        loaded: dict[str, Any] = {}
+        for name, value in item.items():
+            if "S" in value:
+                loaded[name] = value["S"]
+            elif "N" in value:
+                loaded[name] = self._number(value["N"])
+            else:
+                loaded[name] = self._deserializer.deserialize(value)
+        return loaded
 
     def _values(self, values: dict[str, Any]) -> dict[str, Any]:
         return {name: self._serializer.serialize(value) for name, value in values.items()}

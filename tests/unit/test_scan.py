@@ -1,6 +1,7 @@
 """The parallel scan (``giftcard.scan``) on a fake repository: pages joined per segment, results
 in segment order, bounded jittered retries that resume from the failed page's key, and a
-segment that stays throttled stopping the whole scan."""
+segment that stays throttled stopping the whole scan; and the repository's item loader (the
+larger part of the audit's CPU per item) loading exactly what boto3's deserializer loads."""
 
 from __future__ import annotations
 
@@ -85,3 +86,44 @@ def test_a_segment_throttled_past_its_budget_fails_the_scan() -> None:
 def test_segments_within_dynamodb_s_limits(segments: int) -> None:
     with pytest.raises(ValueError):
         ParallelScan(FakePages(1), segments)  # type: ignore[arg-type]
+
+
+def attribute_values() -> Any:
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.text().map(lambda v: {"S": v}),
+        st.decimals(allow_nan=False, allow_infinity=False, places=4).map(lambda v: {"N": str(v)}),
+        st.integers(-(10**30), 10**30).map(lambda v: {"N": str(v)}),
+        st.booleans().map(lambda v: {"BOOL": v}),
+        st.just({"NULL": True}),
+        st.binary(max_size=8).map(lambda v: {"B": v}),
+        st.sets(st.text(max_size=3), min_size=1, max_size=3).map(lambda v: {"SS": sorted(v)}),
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3).map(lambda v: {"L": v}),
+            st.dictionaries(st.text(max_size=3), inner, max_size=3).map(lambda v: {"M": v}),
+        ),
+        max_leaves=6,
+    )
+
+
+def test_items_load_exactly_as_boto3_s_deserializer_loads_them() -> None:
+    from boto3.dynamodb.types import TypeDeserializer
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from giftcard.repository import Repository
+
+    repository = Repository("t", client=object())
+    deserializer = TypeDeserializer()
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.dictionaries(st.text(min_size=1, max_size=5), attribute_values(), max_size=6))
+    def same(item: dict[str, Any]) -> None:
+        expected = {name: deserializer.deserialize(value) for name, value in item.items()}
+        assert repository._load(item) == expected
+
+    same()
