@@ -160,8 +160,8 @@ class AuditPart:
     held: Mapping[str, Amount] = field(default_factory=dict)
     #: Card lookup -> the open reservations on it that these items include.
     reserved: Mapping[str, Amount] = field(default_factory=dict)
-    #: Cards written while the audit ran: their held amount and reservations may have been read
-    #: at different moments, so they are not joined.
+    #: Cards written while the audit ran (their held amount and reservations may have been read
+    #: at different moments) or unreadable: not joined.
     moving: frozenset[str] = frozenset()
 
 
@@ -460,7 +460,14 @@ class SegmentAudit:
         if not self._partition:
             return
         lookup = self._partition.removeprefix("CARD#")
-        verdict = audit_card(lookup, self._card, self._entries, self.as_of)
+        try:
+            verdict = audit_card(lookup, self._card, self._entries, self.as_of)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            # An item the service cannot have written (a missing or garbled attribute) is
+            # tampering or a bug like any other mismatch: reported, and the audit goes on.
+            # Its held amount is unknown, so its reservations are not joined either.
+            problem = f"unreadable card or ledger entry ({type(exc).__name__})"
+            verdict = CardVerdict(lookup, [problem], moving=True)
         if self._card is not None:
             self.cards += 1
         self._partition, self._card, self._entries = "", None, []

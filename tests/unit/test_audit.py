@@ -231,6 +231,16 @@ def test_operator_entries_move_no_money_and_are_counted() -> None:
     assert result.liability["USD"] == Owed(1, 3000, 1500)
 
 
+def test_a_garbled_item_is_reported_and_the_audit_goes_on() -> None:
+    items = spent_card("garbled")
+    items[1] = {**items[1], "created_at": "yesterday"}
+    result = run(*items, *spent_card("fine"))
+    assert problems(result) == [
+        (card_id("garbled"), "unreadable card or ledger entry (ValueError)")
+    ]
+    assert result.cards_checked == 2
+
+
 def test_ledger_entries_without_their_card_are_reported() -> None:
     result = run(*ledger("ghost", [(DAY, "issue", 100, 0)]))
     assert problems(result) == [(card_id("ghost"), "ledger entries without their card")]
