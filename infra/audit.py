@@ -24,9 +24,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from giftcard import metric_names
+from giftcard.grants import KEY
 from giftcard.items import AUDIT_PK
 from infra.config import StackConfig
-from infra.functions import KEY, log_group
+from infra.functions import log_group
 from infra.layer import ARCHITECTURE, RUNTIME
 from infra.nag import acknowledge
 from infra.storage import Storage

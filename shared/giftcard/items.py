@@ -332,6 +332,12 @@ def entry_attribution(item: dict[str, Any]) -> EntryAttribution:
         actor=str(item.get("actor") or item.get("key_id") or ""),
         reason=str(item.get("reason") or ""),
         last4=str(item.get("last4") or ""),
+    )
+
+
+# Audits -----------------------------------------------------------------------------------------
+
+
 def audit_sk(as_of: str, audit_id: str) -> str:
     return f"{as_of}#{audit_id}"
 
