@@ -79,6 +79,12 @@ class GiftCardStack(Stack):
             layer=self.layer.layer,
             alarm_topic=self.monitoring.topic,
         )
+        # The operator routes that read kept audits or start the job (giftcard.grants.Access).
+        for construct in self.functions.by_name.values():
+            if construct.spec.access.reads_audits:
+                self.audit.grant_read(construct.function)
+            if construct.spec.access.starts_audit:
+                self.audit.grant_run(construct.function)
 
         CfnOutput(
             self,
