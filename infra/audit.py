@@ -225,7 +225,12 @@ class AuditJob(Construct):
 
     def grant_run(self, function: lambda_.Function) -> None:
         """Let an operator function start the audit job (``POST /admin/audit/run``)."""
-        self.function.grant_invoke(function)
+        # The function itself only (grant_invoke adds its versions, ARN:*, which nothing uses).
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]
+            )
+        )
         function.add_environment("AUDIT_FUNCTION_NAME", self.function.function_name)
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
