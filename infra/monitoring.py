@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -35,6 +35,11 @@ TABLE_OPERATIONS = (
     dynamodb.Operation.QUERY,
     dynamodb.Operation.TRANSACT_WRITE_ITEMS,
 )
+
+
+def alarm_arn_pattern() -> str:
+    """ARN pattern of this stack's alarms (CloudFormation names them ``<stack>-<id>-<hash>``)."""
+    return f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{Aws.STACK_NAME}-*"
 
 
 def service_metric(name: str, period: Duration) -> cloudwatch.Metric:
@@ -71,11 +76,19 @@ class Monitoring(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
+        # Only on behalf of this stack's alarms (CloudFormation names them "<stack>-<id>-<hash>"),
+        # so no other account's or stack's alarm can use CloudWatch as a confused deputy.
+        from_our_alarms = {
+            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+            "ArnLike": {"aws:SourceArn": alarm_arn_pattern()},
+        }
         key.add_to_resource_policy(
             iam.PolicyStatement(
+                sid="CloudWatchAlarmsUseTheKey",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],  # in a key policy, "*" means this key
+                conditions=from_our_alarms,
             )
         )
         self.topic = sns.Topic(
@@ -84,6 +97,18 @@ class Monitoring(Construct):
             display_name="Gift card provider alarms",
             master_key=key,
             enforce_ssl=True,
+        )
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default one: from
+        # then on only what this policy allows may publish, so CloudWatch must be named here or
+        # no alarm ever reaches a subscriber.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=from_our_alarms,
+            )
         )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))

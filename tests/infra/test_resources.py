@@ -334,6 +334,45 @@ def test_every_alarm_notifies_the_encrypted_topic(synth: Synth) -> None:
     )
 
 
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(document["Statement"])
+
+
+def test_alarm_topic_lets_cloudwatch_publish_for_this_stacks_alarms_only(synth: Synth) -> None:
+    # Given the topic's own policy (enforce_ssl replaces SNS's default one with it)
+    topic_id, _ = only(synth, "AWS::SNS::Topic")
+    _, policy = only(synth, "AWS::SNS::TopicPolicy")
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    statements = _statements(policy["Properties"]["PolicyDocument"])
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    # Then CloudWatch, and only CloudWatch, may publish: without it no alarm reaches anyone
+    (publish,) = allows
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert publish["Action"] == "sns:Publish"
+    assert publish["Resource"] == {"Ref": topic_id}
+    # And only on behalf of this account's alarms of this stack (no confused deputy)
+    assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source = json.dumps(publish["Condition"]["ArnLike"]["aws:SourceArn"])
+    for part in (":cloudwatch:", ":alarm:", "AWS::StackName", "AWS::AccountId", "AWS::Region"):
+        assert part in source
+    # And non-TLS publishing is still denied
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_cloudwatch_uses_the_topic_key_only_for_this_stacks_alarms(synth: Synth) -> None:
+    _, topic = only(synth, "AWS::SNS::Topic")
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    statements = _statements(synth.json["Resources"][key_id]["Properties"]["KeyPolicy"])
+    (cloudwatch,) = [
+        s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": {"Ref": "AWS::AccountId"}
+    }
+    assert ":alarm:" in json.dumps(cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"])
+
+
 def test_alarm_email_subscribes_to_the_topic(configured: Synth) -> None:
     configured.template.has_resource_properties(
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
