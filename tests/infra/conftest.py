@@ -81,8 +81,11 @@ def stub_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             f"# {spec.name}\ndef lambda_handler(event, context):\n    return {{}}\n"
         )
     layer = root / "layer" / "python" / "giftcard"
-    layer.mkdir(parents=True)
+    (layer / "__pycache__").mkdir(parents=True)
     (layer / "__init__.py").write_text("")
+    # What `make build` leaves: the runtime's bytecode; and one a host interpreter might add.
+    for tag in ("cpython-313", "cpython-311"):
+        (layer / "__pycache__" / f"__init__.{tag}.pyc").write_bytes(b"\x00")
     return {"functions_dir": str(root / "functions"), "layer_asset_dir": str(root / "layer")}
 
 

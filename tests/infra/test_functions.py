@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infra.functions import FUNCTIONS, TRANSACT_ACTIONS
+from infra.layer import shipped_files
 from tests.infra.conftest import Synth
 
 EXPECTED_TABLE_ACTIONS: dict[str, set[str]] = {
@@ -224,3 +225,21 @@ def test_reservation_expiry_runs_every_15_minutes(synth: Synth) -> None:
     (target,) = rule["Targets"]
     expiry = synth.logical_id(synth.stack.functions.reservation_expiry)
     assert target["Arn"] == {"Fn::GetAtt": [expiry, "Arn"]}
+
+
+def test_the_layer_asset_ships_the_runtimes_bytecode(synth: Synth) -> None:
+    # Given the layer directory `make build` leaves (stub: one module, its cpython-313 bytecode,
+    # and a cpython-311 file a host interpreter could have written)
+    (layer_id,) = synth.resources("AWS::Lambda::LayerVersion")
+    key = synth.json["Resources"][layer_id]["Properties"]["Content"]["S3Key"]
+    asset = synth.template_path.parent / f"asset.{key.removesuffix('.zip')}"
+    # When CDK stages it as the deployed asset
+    shipped = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
+    # Then the runtime's bytecode is in it (without it every cold start compiles the layer)
+    assert shipped == [
+        "python/giftcard/__init__.py",
+        "python/giftcard/__pycache__/__init__.cpython-313.pyc",
+    ]
+    # And it is exactly what infra.layer.shipped_files (which the bench measures) says
+    source = synth.stack.config.layer_asset_dir
+    assert [str(p.relative_to(source)) for p in shipped_files(source)] == shipped
