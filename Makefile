@@ -69,8 +69,11 @@ build: venv
 synth: venv node_modules/.installed build
 	$(CDK) synth --quiet
 
+# The stack policy (infra/stack_policy.json) keeps a later update from replacing or deleting the
+# table, a secret or a KMS key; CDK cannot set it, so it is set right after the deploy.
 deploy: venv node_modules/.installed build
 	$(CDK) deploy --require-approval never $(CDK_ARGS)
+	$(PY) -m tools.stack_policy --cdk-out cdk.out
 
 destroy: venv node_modules/.installed
 	$(CDK) destroy $(CDK_ARGS)

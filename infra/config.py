@@ -89,6 +89,8 @@ class StackConfig:
     """Everything the constructs need; defaults are the documented ones."""
 
     stack_name: str = "GiftCardProvider"
+    #: CloudFormation refuses to delete the stack until this is turned off (the dev preset does).
+    termination_protection: bool = True
     stage_name: str = "v1"
     #: Empty: CloudFormation generates the table name (no clash with a retained old table).
     table_name: str = ""

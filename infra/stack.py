@@ -26,6 +26,7 @@ class GiftCardStack(Stack):
             scope,
             construct_id,
             description="Gift card provider for NewStore (webhooks, API Gateway, DynamoDB)",
+            termination_protection=config.termination_protection,
         )
         self.config = config
         self.storage = Storage(self, "Storage", table_name=config.table_name)
