@@ -21,7 +21,7 @@ def error_body(error_code: str, message: str) -> str:
 
 #: API Gateway's own answers, rewritten to the contract's error body: the same code and message
 #: as the service's own error of that kind (``giftcard.errors``, the one place they are written).
-#: ``None`` keeps the status API Gateway chose (e.g. 502/504 for DEFAULT_5XX).
+#: ``None`` keeps the status API Gateway chose (the 4xx family's own status).
 GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, type[errors.ServiceError]], ...] = (
     (apigw.ResponseType.UNAUTHORIZED, "401", errors.Unauthorized),
     # Our authorizer is the only source of a deny: for NewStore it means "key not accepted",
@@ -42,7 +42,12 @@ GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, type[errors.Servi
     # Only the 405 mock methods have request templates, so only they can answer 415.
     (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "405", errors.MethodNotAllowed),
     (apigw.ResponseType.DEFAULT_4_XX, None, errors.InvalidRequest),
-    (apigw.ResponseType.DEFAULT_5_XX, None, errors.InternalError),
+    # API Gateway's own 5xx (a function timeout, crash or throttling; an integration timeout) can
+    # follow a commit, so they must not say "nothing was committed" (internal_error): 503
+    # retry_error, and a retry with the same idempotency key is safe (it replays or executes once).
+    (apigw.ResponseType.INTEGRATION_TIMEOUT, "503", errors.RetryError),
+    (apigw.ResponseType.INTEGRATION_FAILURE, "503", errors.RetryError),
+    (apigw.ResponseType.DEFAULT_5_XX, "503", errors.RetryError),
 )
 
 #: JSON access log line per request. No body, no header value: the key never reaches the logs.

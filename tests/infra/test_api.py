@@ -104,7 +104,11 @@ EXPECTED_GATEWAY_RESPONSES = {
     "BAD_REQUEST_BODY": ("400", "invalid_request"),
     "UNSUPPORTED_MEDIA_TYPE": ("405", "method_not_allowed"),
     "DEFAULT_4XX": (None, "invalid_request"),
-    "DEFAULT_5XX": (None, "internal_error"),
+    # A gateway 502/504 (function timeout, crash, throttling) may follow a commit: never
+    # "internal_error" (nothing committed), but retry_error (retry with the same key)
+    "INTEGRATION_TIMEOUT": ("503", "retry_error"),
+    "INTEGRATION_FAILURE": ("503", "retry_error"),
+    "DEFAULT_5XX": ("503", "retry_error"),
 }
 
 
