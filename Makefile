@@ -7,6 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 CDK := node_modules/.bin/cdk
+# ENV=dev|prod picks a preset from cdk.json (context.environments); CDK_ARGS adds -c overrides.
+ENV ?=
+ENV_ARGS := $(if $(ENV),-c env=$(ENV))
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
@@ -21,9 +24,9 @@ help:
 	@echo "make mutation     mutation testing of the pure core -> mutation/results.json (minutes)"
 	@echo "make lint         ruff + mypy"
 	@echo "make build        build the Lambda layer without Docker (build/layer)"
-	@echo "make synth        synthesize the CloudFormation template offline (cdk.out/)"
-	@echo "make deploy       build + cdk deploy (needs AWS credentials; cdk bootstrap once per account/region)"
-	@echo "make destroy      cdk destroy (the table and secrets are retained)"
+	@echo "make synth        synthesize the CloudFormation template offline (cdk.out/) [ENV=dev|prod]"
+	@echo "make deploy       build + cdk deploy + stack policy (AWS credentials; cdk bootstrap once) [ENV=dev|prod]"
+	@echo "make destroy      cdk destroy (the table and secrets are retained) [ENV=dev|prod]"
 	@echo "make bench        performance figures -> bench/results.json, docs/performance.md"
 	@echo "make openapi      regenerate docs/openapi.json from the models"
 	@echo "make import-stock CSV=cards.csv [ARGS='--dry-run']   import printed card stock"
@@ -67,16 +70,16 @@ build: venv
 	$(PY) -m tools.build_layer
 
 synth: venv node_modules/.installed build
-	$(CDK) synth --quiet
+	$(CDK) synth --quiet $(ENV_ARGS) $(CDK_ARGS)
 
 # The stack policy (infra/stack_policy.json) keeps a later update from replacing or deleting the
 # table, a secret or a KMS key; CDK cannot set it, so it is set right after the deploy.
 deploy: venv node_modules/.installed build
-	$(CDK) deploy --require-approval never $(CDK_ARGS)
+	$(CDK) deploy --require-approval never $(ENV_ARGS) $(CDK_ARGS)
 	$(PY) -m tools.stack_policy --cdk-out cdk.out
 
 destroy: venv node_modules/.installed
-	$(CDK) destroy $(CDK_ARGS)
+	$(CDK) destroy $(ENV_ARGS) $(CDK_ARGS)
 
 bench: venv build
 	$(PY) -m bench.run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
 
@@ -89,8 +89,13 @@ class Api(Construct):
             rest_api_name=f"{Stack.of(self).stack_name}-webhooks",
             description="Gift card provider webhooks for NewStore",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # Access logs need the account-level CloudWatch role; a fresh account has none.
-            cloud_watch_role=True,
+            # Access logs need the region's account-level CloudWatch role (a fresh account has
+            # none). It is one setting per account and region: only one stack may manage it, and
+            # it stays when that stack goes (the others' logging depends on it).
+            cloud_watch_role=config.api_gateway_cloudwatch_role,
+            cloud_watch_role_removal_policy=(
+                RemovalPolicy.RETAIN if config.api_gateway_cloudwatch_role else None
+            ),
             deploy_options=apigw.StageOptions(
                 stage_name=config.stage_name,
                 throttling_rate_limit=config.throttle_rate,

@@ -89,8 +89,21 @@ class StackConfig:
     """Everything the constructs need; defaults are the documented ones."""
 
     stack_name: str = "GiftCardProvider"
+    #: The preset applied (``-c env=dev|prod``, infra/environments.py); empty: none.
+    environment: str = ""
+    #: Account and region to pin the stack to (both or neither); empty: the CLI's credentials.
+    account: str = ""
+    region: str = ""
+    #: Refuse to synthesize without ``account`` and ``region`` (the prod preset).
+    require_account: bool = False
+    #: Refuse to synthesize without an alarm subscriber (the prod preset): alarms nobody gets are
+    #: no alarms.
+    require_alarm_subscriber: bool = False
     #: CloudFormation refuses to delete the stack until this is turned off (the dev preset does).
     termination_protection: bool = True
+    #: Manage the region's API Gateway CloudWatch role (AWS::ApiGateway::Account), an account-wide
+    #: singleton: exactly one stack per account and region may (docs/deploy.md, "Environments").
+    api_gateway_cloudwatch_role: bool = True
     stage_name: str = "v1"
     #: Empty: CloudFormation generates the table name (no clash with a retained old table).
     table_name: str = ""
@@ -121,6 +134,20 @@ class StackConfig:
     service_environment: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if bool(self.account) != bool(self.region):
+            raise ValueError("account and region are given together (or neither)")
+        if self.account and not re.fullmatch(r"\d{12}", self.account):
+            raise ValueError(f"account must be a 12-digit AWS account id: {self.account!r}")
+        if self.require_account and not self.account:
+            raise ValueError(
+                f"environment {self.environment or '(none)'} pins its account and region: give "
+                "-c account=<12 digits> -c region=<region> (or fill them in cdk.json)"
+            )
+        if self.require_alarm_subscriber and not self.alarm_email:
+            raise ValueError(
+                f"environment {self.environment or '(none)'} needs someone to receive its alarms: "
+                "give -c alarm_email=<address> (or fill it in cdk.json)"
+            )
         if not _HEADER_NAME.match(self.api_key_header):
             raise ValueError(f"api_key_header is not a header name: {self.api_key_header!r}")
         if self.log_level not in _LOG_LEVELS:

@@ -313,6 +313,8 @@ class Functions(Construct):
             "MAX_BODY_BYTES": str(config.max_body_bytes),
             **config.service_environment,
             "POWERTOOLS_SERVICE_NAME": "giftcard",
+            # A dimension of every custom metric (giftcard.observability): one per deployment.
+            "STACK_NAME": config.stack_name,
             "POWERTOOLS_METRICS_NAMESPACE": "GiftCards",
             "POWERTOOLS_LOG_LEVEL": config.log_level,
             "POWERTOOLS_TRACE_DISABLED": "false" if config.tracing else "true",

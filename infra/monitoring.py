@@ -23,9 +23,15 @@ FIVE_MINUTES = Duration.minutes(5)
 FIFTEEN_MINUTES = Duration.minutes(15)
 ONE_HOUR = Duration.hours(1)
 ONE_DAY = Duration.days(1)
-#: Custom metric the functions emit (Powertools Metrics: namespace + "service" dimension).
+#: Custom metric the functions emit (Powertools Metrics: namespace, "service" dimension, and the
+#: "stack" dimension giftcard.observability adds from STACK_NAME, so environments stay apart).
 METRICS_NAMESPACE = "GiftCards"
-SERVICE_DIMENSION = {"service": "giftcard"}
+
+
+def service_dimensions(stack_name: str) -> dict[str, str]:
+    return {"service": "giftcard", "stack": stack_name}
+
+
 #: DynamoDB operations the functions call (SystemErrors is reported per operation).
 TABLE_OPERATIONS = (
     dynamodb.Operation.GET_ITEM,
@@ -42,12 +48,12 @@ def alarm_arn_pattern() -> str:
     return f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{Aws.STACK_NAME}-*"
 
 
-def service_metric(name: str, period: Duration) -> cloudwatch.Metric:
-    """A custom metric the functions emit, summed over ``period``."""
+def service_metric(name: str, period: Duration, stack_name: str) -> cloudwatch.Metric:
+    """A custom metric this stack's functions emit, summed over ``period``."""
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
-        dimensions_map=SERVICE_DIMENSION,
+        dimensions_map=service_dimensions(stack_name),
         statistic="Sum",
         period=period,
     )
@@ -212,7 +218,7 @@ class Monitoring(Construct):
             threshold=1,
             description="DynamoDB answered with 5xx system errors",
         )
-        pin_lockouts = service_metric(metric_names.PIN_LOCKOUTS, FIVE_MINUTES)
+        pin_lockouts = service_metric(metric_names.PIN_LOCKOUTS, FIVE_MINUTES, config.stack_name)
         alarm(
             "PinLockoutSpike",
             pin_lockouts,
@@ -223,31 +229,31 @@ class Monitoring(Construct):
         # same guessing still shows.
         alarm(
             "PinLockoutsHourly",
-            service_metric(metric_names.PIN_LOCKOUTS, ONE_HOUR),
+            service_metric(metric_names.PIN_LOCKOUTS, ONE_HOUR, config.stack_name),
             threshold=config.pin_lockout_hourly_alarm_threshold,
             description="Cards locked after wrong PINs, summed over an hour: slow PIN guessing",
         )
         alarm(
             "PinHardLocks",
-            service_metric(metric_names.PIN_HARD_LOCKS, ONE_DAY),
+            service_metric(metric_names.PIN_HARD_LOCKS, ONE_DAY, config.stack_name),
             threshold=1,
             description="A card's PIN checks hard-locked (5 lockouts in a row): operator unlock",
         )
         alarm(
             "IdempotencyKeyReused",
-            service_metric(metric_names.IDEMPOTENCY_KEY_REUSED, FIFTEEN_MINUTES),
+            service_metric(metric_names.IDEMPOTENCY_KEY_REUSED, FIFTEEN_MINUTES, config.stack_name),
             threshold=1,
             description="An idempotency key came back with different parameters (client bug?)",
         )
         alarm(
             "IssuanceLimitReached",
-            service_metric(metric_names.ISSUANCE_LIMIT_REACHED, FIVE_MINUTES),
+            service_metric(metric_names.ISSUANCE_LIMIT_REACHED, FIVE_MINUTES, config.stack_name),
             threshold=1,
             description="Issue/activate refused: a currency reached its daily issuance ceiling",
         )
         alarm(
             "IssuanceCeilingNear",
-            service_metric(metric_names.ISSUANCE_CEILING_NEAR, FIVE_MINUTES),
+            service_metric(metric_names.ISSUANCE_CEILING_NEAR, FIVE_MINUTES, config.stack_name),
             threshold=1,
             description="A currency's issuance today passed the warning fraction of its ceiling",
         )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import App, CfnOutput, Stack, Validations
+from aws_cdk import App, CfnOutput, Environment, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.api import Api
 from infra.config import StackConfig, config_from_context, context_keys
+from infra.environments import read_context
 from infra.functions import Functions
 from infra.layer import SharedLayer
 from infra.monitoring import Monitoring
@@ -19,7 +20,8 @@ from infra.waf import Waf
 
 
 class GiftCardStack(Stack):
-    """Environment-agnostic: deploys to whatever account/region the CLI credentials point at."""
+    """Deploys to whatever account/region the CLI credentials point at, unless the configuration
+    pins them (the prod preset does)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(
@@ -27,6 +29,9 @@ class GiftCardStack(Stack):
             construct_id,
             description="Gift card provider for NewStore (webhooks, API Gateway, DynamoDB)",
             termination_protection=config.termination_protection,
+            env=Environment(account=config.account, region=config.region)
+            if config.account
+            else None,
         )
         self.config = config
         self.storage = Storage(self, "Storage", table_name=config.table_name)
@@ -85,7 +90,7 @@ def build_app(
 ) -> tuple[App, GiftCardStack]:
     """The app as ``cdk synth`` runs it; tests pass context (stub asset dirs) directly."""
     app = App(context=context, **app_kwargs) if context is not None else App(**app_kwargs)
-    config = config_from_context({key: app.node.try_get_context(key) for key in context_keys()})
+    config = config_from_context(read_context(app.node.try_get_context, context_keys()))
     stack = GiftCardStack(app, config.stack_name, config=config)
     # The nag gate: an unacknowledged AwsSolutions finding fails `cdk synth` and the tests.
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))

@@ -11,6 +11,12 @@ from aws_cdk.assertions import Match
 from giftcard import table as schema
 from tests.infra.conftest import Synth
 
+#: The custom metrics' dimensions: the service, and the stack (one per deployment).
+SERVICE_DIMENSIONS = [
+    {"Name": "service", "Value": "giftcard"},
+    {"Name": "stack", "Value": "GiftCardProvider"},
+]
+
 
 def only(synth: Synth, cfn_type: str) -> tuple[str, dict[str, Any]]:
     ((logical_id, resource),) = synth.resources(cfn_type).items()
@@ -256,7 +262,7 @@ def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None
 
     pin = next(p for p in by_metric["PinLockouts"] if p["Period"] == 300)
     assert pin["Namespace"] == "GiftCards"
-    assert pin["Dimensions"] == [{"Name": "service", "Value": "giftcard"}]
+    assert pin["Dimensions"] == SERVICE_DIMENSIONS
     assert pin["Threshold"] == 10
 
     table_metrics = json.dumps(by_metric["expression"])
@@ -287,7 +293,7 @@ def test_hardening_alarms(synth: Synth, metric: str, period: int, threshold: int
     ]
     (props,) = matching
     assert props["Namespace"] == "GiftCards"
-    assert props["Dimensions"] == [{"Name": "service", "Value": "giftcard"}]
+    assert props["Dimensions"] == SERVICE_DIMENSIONS
     assert props["Statistic"] == "Sum"
     assert props["Threshold"] == threshold
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
