@@ -6,10 +6,11 @@ import json
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from giftcard import errors
-from infra.config import StackConfig
+from infra.config import RETENTION_DAYS, StackConfig
 from infra.functions import Functions, log_group
 from infra.nag import acknowledge
 
@@ -109,6 +110,19 @@ class Api(Construct):
             ),
         )
         self.stage = self.rest_api.deployment_stage
+        # API Gateway writes its execution log (logging_level ERROR) to a group of this name,
+        # and creates it itself, never to expire, unless it exists first: created here, with the
+        # stack's retention, before the stage starts logging.
+        self.execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=(
+                f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{config.stage_name}"
+            ),
+            retention=RETENTION_DAYS[config.log_retention_days],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.stage.node.add_dependency(self.execution_logs)
 
         self.authorizer = apigw.RequestAuthorizer(
             self,

@@ -378,7 +378,8 @@ class Functions(Construct):
         )
 
         # The expiry job releases reservations nobody captured or revoked; a run that fails is
-        # simply repeated by the next one (the job is idempotent), so no retries are stacked up.
+        # simply repeated by the next one (the job is idempotent), so no retries are stacked up:
+        # none by EventBridge here, none by Lambda's async invoke (infra/async_failures.py).
         self.schedule = events.Rule(
             self,
             "ReservationExpirySchedule",

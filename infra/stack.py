@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.api import Api
+from infra.async_failures import AsyncFailures
 from infra.config import StackConfig, config_from_context, context_keys
 from infra.environments import read_context
 from infra.functions import Functions
@@ -44,6 +45,9 @@ class GiftCardStack(Stack):
             storage=self.storage,
             secrets=self.secrets,
             layer=self.layer.layer,
+        )
+        self.expiry_failures = AsyncFailures(
+            self, "ReservationExpiryFailures", function=self.functions.reservation_expiry
         )
         self.api = Api(self, "Api", config=config, functions=self.functions)
         self.waf = Waf(self, "Waf", config=config, stage=self.api.stage)

@@ -243,3 +243,33 @@ def test_the_layer_asset_ships_the_runtimes_bytecode(synth: Synth) -> None:
     # And it is exactly what infra.layer.shipped_files (which the bench measures) says
     source = synth.stack.config.layer_asset_dir
     assert [str(p.relative_to(source)) for p in shipped_files(source)] == shipped
+
+
+def test_the_expiry_job_is_not_retried_and_its_failures_are_kept(synth: Synth) -> None:
+    # Given the expiry job's asynchronous invoke configuration
+    expiry = synth.logical_id(synth.stack.functions.reservation_expiry)
+    (config,) = [
+        r["Properties"]
+        for r in synth.resources("AWS::Lambda::EventInvokeConfig").values()
+        if r["Properties"]["FunctionName"] == {"Ref": expiry}
+    ]
+    # Then Lambda does not retry a failed run (the next scheduled run repeats it) ...
+    assert config["MaximumRetryAttempts"] == 0
+    # ... and the failed event goes to an encrypted, TLS-only queue kept 14 days
+    (queue_id, queue) = next(iter(synth.resources("AWS::SQS::Queue").items()))
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": [queue_id, "Arn"]
+    }
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    (policy,) = synth.resources("AWS::SQS::QueuePolicy").values()
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # And only the expiry job may send to it
+    senders = [
+        statement
+        for statement in role_statements(synth, "reservation_expiry")
+        if "sqs:SendMessage" in _as_list(statement["Action"])
+    ]
+    assert senders
