@@ -36,6 +36,7 @@ EXPECTED_TABLE_ACTIONS: dict[str, set[str]] = {
 }
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+FAILURE_QUEUE_ACTIONS = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -113,12 +114,19 @@ def test_each_role_holds_exactly_its_own_grants(synth: Synth, name: str) -> None
             assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [log_group, "Arn"]}]
     assert actions_on(statements, "logs:") == LOG_ACTIONS
     assert actions_on(statements, "xray:") == XRAY_ACTIONS
+    # The expiry job may send its failed runs to its own failure queue (infra/async_failures.py)
+    queue = synth.logical_id(synth.stack.expiry_failures.queue)
+    for statement in statements:
+        if actions_on([statement], "sqs:"):
+            assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [queue, "Arn"]}]
+    sends = FAILURE_QUEUE_ACTIONS if name == "reservation_expiry" else set()
     every_action = {a for s in statements for a in _as_list(s["Action"])}
     assert every_action - {"dynamodb:Query"} == (
         EXPECTED_TABLE_ACTIONS[name]
         | {"secretsmanager:GetSecretValue"}
         | LOG_ACTIONS
         | XRAY_ACTIONS
+        | sends
     )
 
 
