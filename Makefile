@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: help venv run test test-long mutation lint fmt build synth deploy destroy bench openapi import-stock clean
+.PHONY: help venv run test test-long mutation lint fmt build lock synth deploy destroy bench openapi import-stock clean
 
 help:
 	@echo "make run          serve the whole API locally on embedded moto (PORT=$(PORT))"
@@ -23,7 +23,8 @@ help:
 	@echo "make test-long    the long reliability suites (hypothesis 5,000 examples, more load)"
 	@echo "make mutation     mutation testing of the pure core -> mutation/results.json (minutes)"
 	@echo "make lint         ruff + mypy"
-	@echo "make build        build the Lambda layer without Docker (build/layer)"
+	@echo "make build        build the Lambda layer without Docker (build/layer) from requirements.lock"
+	@echo "make lock         requirements.lock: the layer's wheels with their hashes (after editing requirements.txt)"
 	@echo "make synth        synthesize the CloudFormation template offline (cdk.out/) [ENV=dev|prod]"
 	@echo "make deploy       build + cdk deploy + stack policy (AWS credentials; cdk bootstrap once) [ENV=dev|prod]"
 	@echo "make destroy      cdk destroy (the table and secrets are retained) [ENV=dev|prod]"
@@ -66,8 +67,12 @@ test: venv node_modules/.installed lint
 test-long: venv node_modules/.installed
 	GIFTCARD_LONG=1 $(PY) -m pytest -n 2 -q -m "not quick_only" tests/reliability
 
-build: venv
+build: venv requirements.lock
 	$(PY) -m tools.build_layer
+
+# After changing requirements.txt: pin every wheel of the layer with its hash (commit the result).
+lock: venv
+	$(PY) -m tools.lock_layer
 
 synth: venv node_modules/.installed build
 	$(CDK) synth --quiet $(ENV_ARGS) $(CDK_ARGS)
