@@ -40,6 +40,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+# checkov in a venv of its own: it pins boto3 exactly (requirements-checkov.txt).
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 # swagger-ui-dist pulls in @scarf/scarf, whose install script would report the install to scarf.sh.
 node_modules/.installed: package.json package-lock.json
 	SCARF_ANALYTICS=false npm install --no-audit --no-fund --silent
@@ -61,8 +69,9 @@ fmt: venv
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: venv node_modules/.installed lint
-	$(PY) -m pytest -n 2 -q
+# The checkov gate runs inside the suite (tests/infra/test_checkov.py) and must not be skipped here.
+test: venv node_modules/.installed $(CHECKOV_VENV)/.installed lint
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov GIFTCARD_REQUIRE_CHECKOV=1 $(PY) -m pytest -n 2 -q
 
 test-long: venv node_modules/.installed
 	GIFTCARD_LONG=1 $(PY) -m pytest -n 2 -q -m "not quick_only" tests/reliability
