@@ -90,6 +90,9 @@ class Api(Construct):
             rest_api_name=f"{Stack.of(self).stack_name}-webhooks",
             description="Gift card provider webhooks for NewStore",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # With a custom domain (TLS 1.2 policy, infra/domain.py) the execute-api URL is off,
+            # so no request can go around that domain's policy.
+            disable_execute_api_endpoint=bool(config.domain_name),
             # Access logs need the region's account-level CloudWatch role (a fresh account has
             # none). It is one setting per account and region: only one stack may manage it, and
             # it stays when that stack goes (the others' logging depends on it).

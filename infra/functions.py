@@ -318,6 +318,8 @@ class Functions(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": "GiftCards",
             "POWERTOOLS_LOG_LEVEL": config.log_level,
             "POWERTOOLS_TRACE_DISABLED": "false" if config.tracing else "true",
+            # Powertools Tracer on the AWS SDK calls (giftcard.aws), only when asked for.
+            **({"TRACE_AWS_CALLS": "true"} if config.trace_aws_calls else {}),
         }
         self.by_name: dict[str, WebhookFunction] = {}
         for spec in FUNCTIONS:

@@ -1,4 +1,4 @@
-"""Alarms to an encrypted SNS topic, and one dashboard."""
+"""Alarms to an encrypted SNS topic (the optional dashboard: infra/dashboard.py)."""
 
 from __future__ import annotations
 
@@ -148,7 +148,6 @@ class Monitoring(Construct):
             created.add_ok_action(notify)
             self.alarms.append(created)
 
-        rest_api = api.rest_api
         stage = api.stage
         alarm(
             "Api5xx",
@@ -203,6 +202,7 @@ class Monitoring(Construct):
             label="DynamoDB throttle events",
             period=FIVE_MINUTES,
         )
+        self.table_throttles = throttle_events
         alarm(
             "TableThrottles",
             throttle_events,
@@ -256,74 +256,4 @@ class Monitoring(Construct):
             service_metric(metric_names.ISSUANCE_CEILING_NEAR, FIVE_MINUTES, config.stack_name),
             threshold=1,
             description="A currency's issuance today passed the warning fraction of its ceiling",
-        )
-
-        waf_blocked = cloudwatch.Metric(
-            namespace="AWS/WAFV2",
-            metric_name="BlockedRequests",
-            dimensions_map={
-                "WebACL": waf.web_acl_name,
-                "Rule": "ALL",
-                "Region": rest_api.stack.region,
-            },
-            statistic="Sum",
-            period=FIVE_MINUTES,
-        )
-
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="API requests and errors",
-                left=[
-                    stage.metric_count(period=FIVE_MINUTES),
-                    stage.metric_client_error(period=FIVE_MINUTES),
-                    stage.metric_server_error(period=FIVE_MINUTES),
-                ],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="API latency",
-                left=[
-                    stage.metric_latency(period=FIVE_MINUTES, statistic="p50"),
-                    stage.metric_latency(period=FIVE_MINUTES, statistic="p99"),
-                    stage.metric_integration_latency(period=FIVE_MINUTES, statistic="p99"),
-                ],
-                width=12,
-            ),
-        )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Function errors",
-                left=[
-                    f.function.metric_errors(period=FIVE_MINUTES, label=n)
-                    for n, f in functions.by_name.items()
-                ],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="Function duration p99",
-                left=[
-                    f.function.metric_duration(period=FIVE_MINUTES, statistic="p99", label=n)
-                    for n, f in functions.by_name.items()
-                ],
-                width=12,
-            ),
-        )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="DynamoDB capacity and throttles",
-                left=[
-                    table.metric_consumed_read_capacity_units(period=FIVE_MINUTES),
-                    table.metric_consumed_write_capacity_units(period=FIVE_MINUTES),
-                ],
-                right=[throttle_events],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="PIN lockouts and WAF blocks",
-                left=[pin_lockouts],
-                right=[waf_blocked],
-                width=12,
-            ),
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24),
         )

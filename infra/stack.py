@@ -10,7 +10,11 @@ from constructs import Construct
 
 from infra.api import Api
 from infra.async_failures import AsyncFailures
+from infra.backup import TableBackup
+from infra.canary import Canary
 from infra.config import StackConfig, config_from_context, context_keys
+from infra.dashboard import Dashboard
+from infra.domain import CustomDomain
 from infra.environments import read_context
 from infra.functions import Functions
 from infra.layer import SharedLayer
@@ -18,6 +22,7 @@ from infra.monitoring import Monitoring
 from infra.secrets import Secrets
 from infra.storage import Storage
 from infra.waf import Waf
+from infra.waf_logging import WafLogging
 
 
 class GiftCardStack(Stack):
@@ -51,6 +56,23 @@ class GiftCardStack(Stack):
         )
         self.api = Api(self, "Api", config=config, functions=self.functions)
         self.waf = Waf(self, "Waf", config=config, stage=self.api.stage)
+        # Optional extras, each off by default (docs/deploy.md, "Optional extras").
+        self.domain = (
+            CustomDomain(self, "Domain", config=config, api=self.api)
+            if config.domain_name
+            else None
+        )
+        api_url = self.domain.url if self.domain else self.api.url
+        self.backup = (
+            TableBackup(self, "Backup", config=config, storage=self.storage)
+            if config.backup
+            else None
+        )
+        self.waf_logging = (
+            WafLogging(self, "WafLogging", config=config, waf=self.waf)
+            if config.waf_logging
+            else None
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -60,13 +82,52 @@ class GiftCardStack(Stack):
             api=self.api,
             waf=self.waf,
         )
+        self.canary = (
+            Canary(
+                self,
+                "Canary",
+                config=config,
+                api_url=api_url,
+                secrets=self.secrets,
+                monitoring=self.monitoring,
+            )
+            if config.canary
+            else None
+        )
+        self.dashboard = (
+            Dashboard(
+                self,
+                "Dashboard",
+                config=config,
+                api=self.api,
+                functions=self.functions,
+                waf=self.waf,
+                monitoring=self.monitoring,
+            )
+            if config.dashboard
+            else None
+        )
 
         CfnOutput(
             self,
             "ApiUrl",
-            value=self.api.url,
+            value=api_url,
             description="Base URL for NewStore's gift_card configuration",
         )
+        if self.domain:
+            CfnOutput(
+                self,
+                "ApiDomainTarget",
+                value=self.domain.target,
+                description="Point the custom domain's DNS here (CNAME or alias)",
+            )
+        if self.canary:
+            CfnOutput(
+                self,
+                "CanaryCardSecretArn",
+                value=self.canary.card.secret_arn,
+                description='Put the canary card here: {"number": ..., "pin": ...}',
+            )
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
         CfnOutput(
             self,

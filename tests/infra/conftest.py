@@ -35,6 +35,15 @@ PROD_CONTEXT: dict[str, Any] = {
     "region": "eu-central-1",
     "alarm_email": "oncall@example.com",
 }
+#: The extras the prod preset leaves off, switched on for the prod fixture (so every optional
+#: construct is synthesized, linted, nagged and checked by checkov).
+EXTRAS_CONTEXT: dict[str, Any] = {
+    "domain_name": "giftcards.example.com",
+    "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+    "hosted_zone_name": "example.com",
+    "trace_aws_calls": True,
+    "canary": True,
+}
 
 #: A deployment that sets everything a retailer might: allow-list, e-mail, service settings.
 CONFIGURED_CONTEXT: dict[str, Any] = {
@@ -134,5 +143,7 @@ def dev(stub_assets: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="session")
 def prod(stub_assets: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The prod preset, with what it requires."""
-    return synthesize({**stub_assets, **PROD_CONTEXT}, tmp_path_factory.mktemp("cdk.out"))
+    """The prod preset, with what it requires and every extra it leaves off."""
+    return synthesize(
+        {**stub_assets, **PROD_CONTEXT, **EXTRAS_CONTEXT}, tmp_path_factory.mktemp("cdk.out")
+    )

@@ -66,9 +66,14 @@ def test_two_environments_synthesize_side_by_side(dev: Synth, prod: Synth) -> No
         assert alarms
         for props in alarms:
             assert {"Name": "stack", "Value": synth.stack.stack_name} in props["Dimensions"]
+        functions = synth.resources("AWS::Lambda::Function")
         (env,) = {
-            json.dumps(f["Properties"]["Environment"]["Variables"]["STACK_NAME"])
-            for f in synth.resources("AWS::Lambda::Function").values()
+            json.dumps(
+                functions[synth.logical_id(f.function)]["Properties"]["Environment"]["Variables"][
+                    "STACK_NAME"
+                ]
+            )
+            for f in synth.stack.functions.by_name.values()
         }
         assert json.loads(env) == synth.stack.stack_name
     # And no alarm of one watches a metric of the other (API name, custom metrics)
