@@ -400,6 +400,41 @@ def test_adjust_amounts_refused_before_any_read(
     assert (answer.status, answer.error_code, calls.operations) == (400, code, [])
 
 
+def test_an_amount_over_its_own_currencys_maximum_is_refused_before_the_cards_currency(
+    services: Any, operator: Operator
+) -> None:
+    # Given a JPY card, when an adjustment of 10,000 BHD (over BHD's 3,000 maximum) names it
+    number, _pin = issue_card(493, "JPY", services=services)
+    with DynamoCalls() as calls:
+        answer = operator.call("adjust", adjust_body(number, 10000, "b-1", currency="BHD"))
+    # Then the request itself is refused, like a webhook's amount, before the card is read
+    assert (answer.status, answer.error_code, calls.operations) == (400, "amount_out_of_range", [])
+    # And nothing was stored: the same key with an amount BHD allows meets the card's currency
+    assert operator.call("adjust", adjust_body(number, 1, "b-1", "BHD")).error_code == (
+        "currency_mismatch"
+    )
+
+
+def test_a_stored_key_replays_to_another_card_but_not_to_an_amount_over_the_maximum(
+    services: Any, operator: Operator
+) -> None:
+    number, _pin = issue_card(493, "JPY", services=services)
+    # Given key p5 answered card_not_found for an unknown number, the answer lost once (the
+    # service's retry replays what its first attempt stored)
+    with lose_response_once() as lost:
+        first = operator.call("adjust", adjust_body(card_number(231), "93.11", "p5"))
+    assert (lost.fired, first.status, first.error_code) == (1, 404, "card_not_found")
+    # When p5 comes back with an amount over USD's maximum, then that request is refused before
+    # the key's record is read (a request refusal is never stored, so never replayed either)
+    with DynamoCalls() as calls:
+        too_big = operator.call("adjust", adjust_body(number, "-70204.23", "p5"))
+    assert (too_big.error_code, calls.operations) == ("amount_out_of_range", [])
+    # And an acceptable request with p5 naming the real card gets the stored 404, byte for byte
+    again = operator.call("adjust", adjust_body(number, "-0.2", "p5"))
+    assert (again.status, again.body) == (first.status, first.body)
+    assert [e["kind"] for e in history(operator, number)] == ["issue"]
+
+
 def test_adjust_needs_an_idempotency_key(services: Any, operator: Operator) -> None:
     number, _pin = issue_card(50, services=services)
     body = adjust_body(number, 5, "k")

@@ -209,7 +209,11 @@ class OperatorRules(LedgerBase):
     ) -> Expect:
         if key is None or kind in ("zero", "too_precise"):
             return Expect(400, "invalid_request")
-        if kind == "too_big":
+        if abs(signed) > MAX_MINOR[currency]:
+            # Over its own currency's maximum ("too_big", or an "ok" draw of up to 10**7 minor
+            # units: more than USD's, EUR's or BHD's maximum): a refusal of the request, as the
+            # webhooks refuse such an amount, so it comes before the card (no currency_mismatch)
+            # and before the key's record (no replay), and is never stored.
             return Expect(400, "amount_out_of_range")
         if card is None:
             return Expect(404, "card_not_found", stored=True)
