@@ -157,3 +157,10 @@ def test_a_form_post_to_a_page_is_refused(api: FakeOperatorApi) -> None:
     status, _, _ = console(api).handle("POST", "/console/", PAGE_HEADERS, b"query=7777001234567890")
     assert status == 405
     assert api.requests == []
+
+
+def test_a_url_without_the_operator_api_is_said_so(api: FakeOperatorApi) -> None:
+    # The webhook API (or any other) answers 404 not_found for /admin/ paths it does not have.
+    app = ConsoleApp(api.url + "/elsewhere", Credentials("AKIAX", "secret"), REGION)
+    status, _, body = call(app, "GET", "/console/api/session")
+    assert (status, body["error_code"]) == (502, "console_not_operator_api")

@@ -249,6 +249,13 @@ class ConsoleApp:
                     f"(the API said: {message})",
                 )
             return status, headers, body
+        if status == 404 and _code(body) == "not_found":
+            return _error(
+                502,
+                "console_not_operator_api",
+                f"{self.api_base_url} does not serve the operator API (it has no "
+                "/admin/cards/lookup): check the URL or stack the console was started with.",
+            )
         status, _, _ = self.call("GET", "/admin/audit/latest")
         policy = SUPPORT if status == 403 else FINANCE
         answer = {
@@ -258,6 +265,13 @@ class ConsoleApp:
             "label": self.label,
         }
         return 200, {"Content-Type": JSON_TYPE, **SECURITY_HEADERS}, json.dumps(answer).encode()
+
+
+def _code(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("error_code") or "")
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _message(body: bytes) -> str:

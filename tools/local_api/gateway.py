@@ -43,6 +43,11 @@ JSON_TYPE = "application/json"
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 #: (method, request target, headers, body) -> the caller's ARN; raises when the signature fails.
 OperatorVerifier = Callable[[str, str, list[tuple[str, str]], bytes], str]
+#: A local-only app under a path prefix (the operator console): (method, request target, headers,
+#: body) -> (status, headers, body).
+MountedApp = Callable[
+    [str, str, list[tuple[str, str]], bytes | None], tuple[int, Mapping[str, str], bytes]
+]
 
 
 # Routes ------------------------------------------------------------------------------------------
@@ -167,6 +172,8 @@ class Gateway:
         self.operator_policies = dict(operator_policies or {})
         #: Local-only GET pages: path -> (content type, body).
         self.pages = dict(pages or {})
+        #: Local-only apps by path prefix (``/console``): they answer every method themselves.
+        self.mounts: dict[str, MountedApp] = {}
 
     def match(self, path: str) -> tuple[ServedRoute, dict[str, str]] | None:
         for served in self.routes:
@@ -189,6 +196,10 @@ class Gateway:
         if method in ("GET", "HEAD") and path in self.pages:
             content_type, page = self.pages[path]
             return Answer(200, page, {"Content-Type": content_type})
+        for prefix, app in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                status, answer_headers, answer_body = app(method, target, headers, body)
+                return Answer(status, answer_body, dict(answer_headers))
         found = self.match(path)
         if found is None:
             return error_answer(errors.NotFound())

@@ -62,9 +62,9 @@ async function boot() {
   document.body.dataset.policy = current.policy;
   showNavigation(name, current.policy);
   const who = document.getElementById("who");
-  who.replaceChildren(
+  who.replaceChildren("Signed in with the ",
     el("span", { class: `policy policy-${current.policy}` }, `${current.policy} policy`),
-    current.label ? ` ${current.label}` : "",
+    current.label ? ` (${current.label})` : "",
     el("span", { class: "api" }, ` · ${current.api_url} (${current.region})`));
   if (FINANCE_PAGES.has(name) && current.policy !== "finance") {
     setTitle("Not for your policy");

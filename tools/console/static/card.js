@@ -144,12 +144,13 @@ export async function cardPage(main, session) {
   async function done(message, card) {
     if (card) draw(card);
     else draw((await post("/admin/cards/lookup", { card_id: cardId })).card);
-    notice.textContent = message;
-    notice.hidden = false;
-    announce(message);
     state.cursors = [null];
     state.page = 0;
     await loadHistory();
+    // Said once the whole page shows the change, history included.
+    notice.textContent = message;
+    notice.hidden = false;
+    announce(message);
     heading.focus();
   }
 

@@ -32,7 +32,7 @@ export async function eventsPage(main) {
             el("td", {}, time(detail.occurred_at || event.time)),
             el("th", { scope: "row" }, event["detail-type"]),
             el("td", {}, detail.card_id
-              ? el("a", { href: cardUrl(detail.card_id) }, `•••• ${detail.last4 || ""}`) : "—"),
+              ? el("a", { href: cardUrl(detail.card_id), class: "card-link" }, `•••• ${detail.last4 || ""}`) : "—"),
             el("td", { class: "num" }, money(detail.amount)),
             el("td", { class: "num" }, money(detail.balance_after)),
             el("td", { class: "actor" }, detail.actor || "—"),

@@ -75,7 +75,7 @@ async function liabilitySeries(latest, days) {
 function figuresTable(liability) {
   return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Latest figures" },
     el("table", { id: "liability-figures" },
-      el("caption", {}, `Liability as of the audit of ${new Date(liability.as_of).toLocaleString()}`),
+      el("caption", {}, "Liability as of the audit of ", time(liability.as_of)),
       el("thead", {}, el("tr", {}, ["Currency", "Cards", "Spendable", "Held",
         "Outstanding (spendable + held)"].map((name) => el("th", { scope: "col" }, name)))),
       el("tbody", {}, liability.currencies.map((row) => el("tr", {},

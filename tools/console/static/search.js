@@ -90,9 +90,9 @@ export function searchPage(main, session) {
       }
     },
   } },
-  el("fieldset", { class: "by" }, el("legend", {}, "Search by"),
-    el("label", {}, byCard, " card number or card id"),
-    el("label", {}, byCustomer, " customer id")),
+  el("fieldset", { class: "by" }, el("legend", {}, "Search for"),
+    el("label", {}, byCard, " a card"),
+    el("label", {}, byCustomer, " a customer's cards")),
   el("div", { class: "field" }, label, hint, input),
   button);
 
