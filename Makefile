@@ -27,11 +27,15 @@ help:
 	@echo "make bench        performance figures -> bench/results.json, docs/performance.md"
 	@echo "make openapi      regenerate docs/openapi.json from the models"
 	@echo "make import-stock CSV=cards.csv [ARGS='--dry-run']   import printed card stock"
+	@echo "                  (.venv/bin/giftcard --help: the operator command, docs/operations.md)"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The project itself goes in editable and without dependencies: that puts the `giftcard` command
+# (pyproject.toml, [project.scripts]) in .venv/bin, running this checkout's code.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed
@@ -82,8 +86,9 @@ bench: venv build
 openapi: venv
 	$(PY) -m tools.openapi --write docs/openapi.json
 
+# The same as `.venv/bin/giftcard stock import CSV ARGS` (docs/operations.md).
 import-stock: venv
-	$(PY) -m tools.import_stock $(CSV) $(ARGS)
+	$(PY) -m tools.cli stock import $(CSV) $(ARGS)
 
 clean:
 	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -34,9 +34,7 @@ def resource_paths(synth: Synth) -> dict[str, str]:
 WEBHOOK_ROUTES = [route for route in ROUTES if route.api == WEBHOOKS]
 
 
-def methods_by_route(
-    synth: Synth, rest_api: Any = None
-) -> dict[tuple[str, str], dict[str, Any]]:
+def methods_by_route(synth: Synth, rest_api: Any = None) -> dict[tuple[str, str], dict[str, Any]]:
     """(path, method) -> the method's properties, on the webhook API unless told otherwise."""
     paths = resource_paths(synth)
     api_id = synth.logical_id(rest_api if rest_api is not None else synth.stack.api.rest_api)

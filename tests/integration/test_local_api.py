@@ -248,7 +248,9 @@ def test_stock_imported_with_the_printed_command_can_be_activated(
     command = [
         sys.executable,
         "-m",
-        "tools.import_stock",
+        "tools.cli",
+        "stock",
+        "import",
         str(csv),
         "--endpoint-url",
         api.moto_endpoint,

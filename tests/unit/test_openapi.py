@@ -11,8 +11,6 @@ from jsonschema import Draft202012Validator
 
 from giftcard import errors
 from giftcard.routes import ROUTES, WEBHOOKS
-
-WEBHOOK_ROUTES = [route for route in ROUTES if route.api == WEBHOOKS]
 from tools.openapi import (
     DEFAULT_OUTPUT,
     EXAMPLES,
@@ -22,6 +20,7 @@ from tools.openapi import (
     render,
 )
 
+WEBHOOK_ROUTES = [route for route in ROUTES if route.api == WEBHOOKS]
 COMMITTED = DEFAULT_OUTPUT
 
 

@@ -213,6 +213,15 @@ def test_no_refusal_quotes_the_secret_or_the_signature() -> None:
     assert authorization.rsplit("=", 1)[1] not in message
 
 
+def test_the_request_identity_is_api_gateways_for_aws_iam() -> None:
+    identity = sigv4.request_identity(OPERATOR, "127.0.0.1", "giftcard-test")
+    assert identity["userArn"] == LOCAL_OPERATOR_ARN
+    assert identity["accountId"] == "000000000000"
+    assert identity["accessKey"] == KEY_ID
+    assert (identity["sourceIp"], identity["userAgent"]) == ("127.0.0.1", "giftcard-test")
+    assert SECRET not in json.dumps(identity)
+
+
 # Local operator credentials ----------------------------------------------------------------------
 
 

@@ -50,6 +50,17 @@ CONSOLE_MOUNT = "/console"
 SUPPORT_CONSOLE_MOUNT = "/support-console"
 
 
+def _giftcard() -> str:
+    """The giftcard command of this virtualenv (beside the interpreter running the local run)."""
+    command = Path(sys.executable).parent / "giftcard"
+    if not command.exists():
+        return f"{_python()} -m tools.cli"
+    try:
+        return str(command.relative_to(Path.cwd()))
+    except ValueError:
+        return str(command)
+
+
 def _python() -> str:
     executable = Path(sys.executable)
     try:
@@ -80,7 +91,7 @@ def banner(
         + ", ".join(f"POST {s.route.path}" for s in served if s.route.api == WEBHOOKS),
         "",
         "Import printed card stock (CSV with the header number,pin) into this run:",
-        f"  {_python()} -m tools.import_stock cards.csv --endpoint-url {moto_endpoint} "
+        f"  {_giftcard()} stock import cards.csv --endpoint-url {moto_endpoint} "
         f"--region {REGION} --table {shlex.quote(settings.table_name)} "
         f"--keys-secret {shlex.quote(settings.keys_secret_id)}",
         "",
@@ -105,7 +116,7 @@ def banner(
             f"region {REGION}; local operator {operator.arn}):",
             f"  ADMIN_ACCESS_KEY_ID={operator.access_key_id}",
             f"  ADMIN_SECRET_ACCESS_KEY={operator.secret_access_key}",
-            f"  {cli_invocation(operator, base_url, REGION)}",
+            f"  {cli_invocation(operator, base_url, REGION, command=_giftcard())}",
             f"  console        {base_url}{CONSOLE_MOUNT}/    (signed as this finance operator)",
         ]
     if support is not None:

@@ -132,7 +132,8 @@ def import_stock_file(path: str, settings: Settings) -> int:
     from giftcard.keys import key_material
     from giftcard.repository import Repository
     from giftcard.stock import StockFileError, import_stock
-    from tools.import_stock import Progress, report_lines
+    from tools.cli.stock import StockProgress as Progress
+    from tools.cli.stock import report_lines
 
     progress = Progress(sys.stderr)
     began = time.monotonic()

@@ -227,6 +227,28 @@ class SigV4Verifier:
         return self.verify(method, target, headers, body).arn
 
 
+def request_identity(
+    credential: OperatorCredential, source_ip: str, user_agent: str | None
+) -> dict[str, Any]:
+    """``requestContext.identity`` as API Gateway fills it for an ``AWS_IAM`` method: the
+    handlers read the caller's ARN from ``userArn``."""
+    account = credential.arn.split(":")[4] if credential.arn.count(":") >= 5 else ""
+    return {
+        "accountId": account,
+        "accessKey": credential.access_key_id,
+        "caller": credential.access_key_id,
+        "user": credential.access_key_id,
+        "userArn": credential.arn,
+        "sourceIp": source_ip,
+        "userAgent": user_agent,
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
+        "cognitoIdentityId": None,
+        "cognitoIdentityPoolId": None,
+        "principalOrgId": None,
+    }
+
+
 # Local operator credentials ----------------------------------------------------------------------
 
 _KEY_ID_ALPHABET = string.ascii_uppercase + "234567"
@@ -257,12 +279,18 @@ def local_operator_credential(
     return OperatorCredential(key_id, secret, arn), False
 
 
-def cli_invocation(credential: OperatorCredential, base_url: str, region: str = REGION) -> str:
+def cli_invocation(
+    credential: OperatorCredential,
+    base_url: str,
+    region: str = REGION,
+    command: str = "giftcard",
+) -> str:
     """The exact ``giftcard`` command line that reaches the local operator API (for the banner:
-    the local secret is printed on purpose, it opens nothing but this run)."""
+    the local secret is printed on purpose, it opens nothing but this run). ``command`` may be
+    ``.venv/bin/giftcard`` when the venv is not on the PATH."""
     region_option = "" if region == REGION else f" --region {shlex.quote(region)}"
     return (
         f"AWS_ACCESS_KEY_ID={shlex.quote(credential.access_key_id)} "
         f"AWS_SECRET_ACCESS_KEY={shlex.quote(credential.secret_access_key)} "
-        f"giftcard --url {shlex.quote(base_url)}{region_option} card show -"
+        f"{command} --url {shlex.quote(base_url)}{region_option} card show -"
     )

@@ -1,4 +1,5 @@
-"""The operator's stock import command (``python -m tools.import_stock``) against moto."""
+"""``giftcard stock import`` (printed card stock) against moto; ``python -m tools.import_stock`` and
+``make import-stock`` run the same command."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from giftcard.cards import CardState, generate_number
 from giftcard.keys import KeyMaterial
 from giftcard.repository import Repository
 from tests.support.aws import KEYS_SECRET, MASTER, TABLE, offline_aws
-from tools import import_stock
+from tools.cli.main import main as giftcard
 
 PIN = "908172"
 TARGET = ["--table", TABLE, "--keys-secret", KEYS_SECRET]
@@ -37,14 +38,14 @@ def numbers() -> Numbers:
 
 
 class Run:
-    """Runs the command in-process; remembers everything it printed."""
+    """Runs ``giftcard stock import ARGV`` in-process; remembers everything it printed."""
 
     def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
         self.capsys = capsys
         self.printed: list[str] = []
 
     def __call__(self, *argv: str) -> tuple[int, str, str]:
-        status = import_stock.main(list(argv))
+        status = giftcard(["stock", "import", *argv])
         out, err = self.capsys.readouterr()
         self.printed += [out, err]
         return status, out, err
@@ -219,12 +220,38 @@ def test_stack_and_table_together_are_refused(run: Run, tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
-def test_progress_is_shown_on_stderr_for_large_files(
-    aws: None, run: Run, numbers: Numbers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(import_stock, "PROGRESS_FROM", 2)
+def test_progress_is_shown_on_stderr(aws: None, run: Run, numbers: Numbers, tmp_path: Path) -> None:
     csv = write_csv(tmp_path / "stock.csv", [f"{n}," for n in numbers[:3]])
     status, out, err = run(str(csv), *TARGET)
     assert status == 0
-    assert "imported 3/3 cards" in err
+    assert "imported" in err and "3/3" in err
     assert "imported" not in out  # stdout keeps only the report
+
+
+def test_json_reports_the_counts_and_rejected_lines(
+    aws: None, run: Run, numbers: Numbers, tmp_path: Path
+) -> None:
+    csv = write_csv(tmp_path / "stock.csv", [f"{numbers[0]},{PIN}", "5"])
+    status, out, _ = run(str(csv), "--json", *TARGET)
+    assert status == 1
+    assert json.loads(out) == {
+        "rows": 2,
+        "created": 0,
+        "existing": 0,
+        "rejected": [{"line": 3, "reason": "expected 2 columns, found 1"}],
+        "dry_run": False,
+    }
+    assert_no_secrets(run, numbers)
+
+
+def test_a_file_on_standard_input(
+    aws: None, run: Run, numbers: Numbers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"number,pin\n{numbers[0]},{PIN}\n"))
+    status, out, _ = run("-", *TARGET)
+    assert status == 0
+    assert counts(out)["created"] == 1
+    assert stored_state(numbers[0]) is CardState.INACTIVE
+    assert_no_secrets(run, numbers)
