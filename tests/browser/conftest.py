@@ -73,7 +73,7 @@ class Visit:
             """async () => JSON.stringify({
                 local: Object.entries(localStorage), session: Object.entries(sessionStorage),
                 cookies: document.cookie,
-                databases: indexedDB.databases ? (await indexedDB.databases()).map(d => d.name) : [],
+                databases: (await indexedDB.databases()).map(d => d.name),
                 caches: 'caches' in window ? await caches.keys() : [],
                 history: history.state,
             })"""

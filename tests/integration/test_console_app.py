@@ -38,8 +38,9 @@ def call(app: ConsoleApp, method: str, path: str, body: object = None, headers=N
 
 def test_a_lookup_by_number_is_signed_and_answered(api: FakeOperatorApi) -> None:
     # Given the console signing as finance, when the page looks a card up by its number
-    status, headers, body = call(console(api), "POST", "/console/api/admin/cards/lookup",
-                                 {"number": NUMBER})
+    status, headers, body = call(
+        console(api), "POST", "/console/api/admin/cards/lookup", {"number": NUMBER}
+    )
     # Then the operator API accepted the signature and the card comes back by card_id
     assert status == 200
     assert body["card"]["last4"] == "7890"
@@ -60,9 +61,11 @@ def test_reports_forward_their_query(api: FakeOperatorApi) -> None:
 
 def test_only_the_operator_calls_are_forwarded(api: FakeOperatorApi) -> None:
     app = console(api)
-    for method, path in [("POST", "/console/api/admin/cards/delete"),
-                         ("GET", "/console/api/admin/cards/lookup"),
-                         ("POST", "/console/api/gift_card/balance")]:
+    for method, path in [
+        ("POST", "/console/api/admin/cards/delete"),
+        ("GET", "/console/api/admin/cards/lookup"),
+        ("POST", "/console/api/gift_card/balance"),
+    ]:
         status, _, body = call(app, method, path, {})
         assert (status, body["error_code"]) == (404, "not_found")
     assert api.requests == []
@@ -79,8 +82,13 @@ def test_only_the_operator_calls_are_forwarded(api: FakeOperatorApi) -> None:
     ids=["no-console-header", "foreign-origin", "cross-site", "foreign-host"],
 )
 def test_requests_from_other_sites_are_refused_unsigned(api: FakeOperatorApi, headers) -> None:
-    status, _, body = call(console(api), "POST", "/console/api/admin/cards/freeze",
-                           {"card_id": "c_fake0001", "reason": "forged"}, headers)
+    status, _, body = call(
+        console(api),
+        "POST",
+        "/console/api/admin/cards/freeze",
+        {"card_id": "c_fake0001", "reason": "forged"},
+        headers,
+    )
     assert (status, body["error_code"]) == (403, "forbidden")
     assert api.requests == []
     assert api.cards["c_fake0001"].frozen is None
@@ -88,8 +96,9 @@ def test_requests_from_other_sites_are_refused_unsigned(api: FakeOperatorApi, he
 
 def test_the_page_own_origin_is_accepted(api: FakeOperatorApi) -> None:
     headers = {**API_HEADERS, "Origin": "http://127.0.0.1:8123", "Sec-Fetch-Site": "same-origin"}
-    status, _, _ = call(console(api), "POST", "/console/api/admin/cards/lookup",
-                        {"card_id": "c_fake0001"}, headers)
+    status, _, _ = call(
+        console(api), "POST", "/console/api/admin/cards/lookup", {"card_id": "c_fake0001"}, headers
+    )
     assert status == 200
 
 
@@ -123,18 +132,36 @@ def test_an_unreachable_api_is_said_so() -> None:
 
 
 def test_support_is_refused_finance_calls_by_the_api(api: FakeOperatorApi) -> None:
-    status, _, body = call(console(api, SUPPORT_KEY), "POST", "/console/api/admin/cards/adjust",
-                           {"card_id": "c_fake0001", "amount": {"value": 5, "currency": "USD"},
-                            "reason": "goodwill", "idempotency_key": "k-1"})
+    status, _, body = call(
+        console(api, SUPPORT_KEY),
+        "POST",
+        "/console/api/admin/cards/adjust",
+        {
+            "card_id": "c_fake0001",
+            "amount": {"value": 5, "currency": "USD"},
+            "reason": "goodwill",
+            "idempotency_key": "k-1",
+        },
+    )
     assert (status, body["error_code"]) == (403, "forbidden")
     assert api.cards["c_fake0001"].balance == 7000
 
 
-@pytest.mark.parametrize("path", ["/console", "/console/", "/console/card", "/console/liability",
-                                  "/console/dormancy", "/console/events"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console",
+        "/console/",
+        "/console/card",
+        "/console/liability",
+        "/console/dormancy",
+        "/console/events",
+    ],
+)
 def test_every_page_is_the_shell_with_its_mount_and_a_strict_policy(api, path) -> None:
     status, headers, body = console(api, mount="/support-console").handle(
-        "GET", path.replace("/console", "/support-console"), PAGE_HEADERS, b"")
+        "GET", path.replace("/console", "/support-console"), PAGE_HEADERS, b""
+    )
     assert status == 200
     assert headers["Content-Type"].startswith("text/html")
     page = body.decode()
@@ -148,6 +175,7 @@ def test_static_assets_are_served_and_nothing_else(api: FakeOperatorApi) -> None
     app = console(api)
     status, headers, body = app.handle("GET", "/console/static/app.js", PAGE_HEADERS, b"")
     assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+    assert b"session()" in body
     for path in ["/console/static/../app.py", "/console/static/index.html.bak", "/console/nope"]:
         assert app.handle("GET", path, PAGE_HEADERS, b"")[0] == 404
 

@@ -22,11 +22,13 @@ from tools.console.operations import BY_ROUTE, FINANCE
 from tools.local_api.sigv4 import OperatorCredential, SignatureRejected, SigV4Verifier
 
 FINANCE_KEY = OperatorCredential(
-    "AKIAFAKEFINANCE00001", "fake-finance-secret-0123456789abcdefghij",
+    "AKIAFAKEFINANCE00001",
+    "fake-finance-secret-0123456789abcdefghij",
     "arn:aws:iam::000000000000:user/fake-finance",
 )
 SUPPORT_KEY = OperatorCredential(
-    "AKIAFAKESUPPORT00001", "fake-support-secret-0123456789abcdefghij",
+    "AKIAFAKESUPPORT00001",
+    "fake-support-secret-0123456789abcdefghij",
     "arn:aws:iam::000000000000:user/fake-support",
 )
 REGION = "us-east-1"
@@ -137,7 +139,9 @@ class FakeOperatorApi:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, answer = api.answer(self.command, self.path, list(self.headers.items()), body)
+                status, answer = api.answer(
+                    self.command, self.path, list(self.headers.items()), body
+                )
                 raw = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

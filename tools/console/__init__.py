@@ -12,4 +12,11 @@ from tools.console.app import ConsoleApp
 from tools.console.operations import OPERATIONS, Operation
 from tools.console.server import ConsoleServer, credentials_from_chain, serve
 
-__all__ = ["OPERATIONS", "ConsoleApp", "ConsoleServer", "Operation", "credentials_from_chain", "serve"]
+__all__ = [
+    "OPERATIONS",
+    "ConsoleApp",
+    "ConsoleServer",
+    "Operation",
+    "credentials_from_chain",
+    "serve",
+]

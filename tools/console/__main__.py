@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tools.cli.client import signing_region
 from tools.console.app import ConsoleApp
 from tools.console.server import credentials_from_chain, region_from_chain, serve
 
@@ -14,15 +15,12 @@ from tools.console.server import credentials_from_chain, region_from_chain, serv
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.console", description=__doc__)
     parser.add_argument("--url", required=True, help="the operator API's base URL")
-    parser.add_argument("--region", help="the API's region (default: the profile's)")
+    parser.add_argument("--region", help="signing region (default: from the URL or the profile)")
     parser.add_argument("--profile", help="AWS profile (default: the standard chain)")
     parser.add_argument("--port", type=int, default=0, help="local port (default: a free one)")
     parser.add_argument("--no-browser", action="store_true", help="do not open the browser")
     args = parser.parse_args(argv)
-    region = args.region or region_from_chain(args.profile)
-    if not region:
-        print("no region: pass --region or set one in the profile", file=sys.stderr)
-        return 2
+    region = signing_region(args.url, args.region, region_from_chain(args.profile))
     app = ConsoleApp(args.url, credentials_from_chain(args.profile), region)
     serve(app, args.port, open_browser=not args.no_browser)
     return 0

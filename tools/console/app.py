@@ -99,15 +99,15 @@ class ConsoleApp:
         timeout: float = TIMEOUT_SECONDS,
     ) -> None:
         self.api_base_url = api_base_url.rstrip("/")
+        if urlsplit(self.api_base_url).scheme not in ("http", "https"):
+            raise ValueError(f"the operator API URL must be http(s): {api_base_url}")
         self.credentials = credentials
         self.region = region
         self.mount = "/" + mount.strip("/")
         #: Shown in the page's header next to the policy (e.g. "local support operator").
         self.label = label
         self.timeout = timeout
-        self.assets = {
-            path.name: path for path in STATIC.iterdir() if path.suffix in CONTENT_TYPES
-        }
+        self.assets = {path.name: path for path in STATIC.iterdir() if path.suffix in CONTENT_TYPES}
         host = urlsplit(self.api_base_url).hostname or ""
         # The operator API on loopback (the local run) is never reached through a proxy.
         handlers = [urllib.request.ProxyHandler({})] if _is_loopback(host) else []
@@ -199,7 +199,8 @@ class ConsoleApp:
                 "again and restart the console.",
             )
         prepared = request.prepare()
-        outgoing = urllib.request.Request(
+        # The scheme is http(s), checked in __init__.
+        outgoing = urllib.request.Request(  # noqa: S310
             url,
             data=body if method == "POST" else None,
             method=method,
@@ -216,8 +217,7 @@ class ConsoleApp:
             return _error(
                 502,
                 "console_unreachable",
-                f"The console could not reach the operator API at {self.api_base_url} "
-                f"({reason}).",
+                f"The console could not reach the operator API at {self.api_base_url} ({reason}).",
             )
 
     def _relay(self, status: int, raw: bytes) -> Response:

@@ -124,7 +124,8 @@ def banner(
             f"  a support agent (support policy only; {support.arn}):",
             f"  {SUPPORT_ACCESS_KEY_ID}={support.access_key_id}",
             f"  {SUPPORT_SECRET_ACCESS_KEY}={support.secret_access_key}",
-            f"  console        {base_url}{SUPPORT_CONSOLE_MOUNT}/    (signed as this support agent)",
+            f"  console        {base_url}{SUPPORT_CONSOLE_MOUNT}/    (signed as this support "
+            "agent)",
         ]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
