@@ -63,7 +63,7 @@ fmt: venv
 	$(PY) -m ruff check --fix .
 
 test: venv node_modules/.installed lint
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 test-long: venv node_modules/.installed
 	GIFTCARD_LONG=1 $(PY) -m pytest -n 2 -q -m "not quick_only" tests/reliability

@@ -19,6 +19,10 @@ from botocore.credentials import Credentials
 from tests.support.local_server import LocalApi
 from tools.console import ConsoleApp, ConsoleServer
 
+#: One worker runs every browser test (`make test` distributes with --dist loadgroup): one
+#: browser, one local run.
+pytestmark = pytest.mark.xdist_group("browser")
+
 FINANCE = ("AKIALOCALFINANCE0001", "local-finance-secret-0123456789abcdefghij")
 SUPPORT = ("AKIALOCALSUPPORT0001", "local-support-secret-0123456789abcdefghij")
 ENV = {

@@ -18,6 +18,10 @@ from botocore.credentials import Credentials
 from tests.support.console_fake_api import FINANCE_KEY, REGION, SUPPORT_KEY, FakeOperatorApi
 from tools.console import ConsoleApp, ConsoleServer
 
+#: One worker runs every browser test (`make test` distributes with --dist loadgroup): one
+#: browser, one local run.
+pytestmark = pytest.mark.xdist_group("browser")
+
 NUMBER = "7777001234567890"
 TYPED = "7777-0012 3456-7890"
 CUSTOMER = {"id": "64810476", "name": "Jay Doubleyou", "email": "jay@example.com"}
