@@ -204,7 +204,7 @@ class FakeOperatorApi:
     @staticmethod
     def _reason(payload: dict[str, Any]) -> str:
         reason = str(payload.get("reason") or "")
-        if not 3 <= len(reason) <= 200 or re.search(r"\d{12,}", reason):
+        if not 3 <= len(reason) <= 200 or re.search(r"\d(?:[ -]?\d){11,}", reason):
             raise Refused(400, "invalid_request", "reason: 3 to 200 characters, no card number.")
         return reason
 

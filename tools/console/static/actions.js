@@ -13,7 +13,8 @@ const REASON_HINT = "3 to 200 characters, kept in the card's history with your n
 export function reasonProblem(reason) {
   if (reason.length < 3) return "Give a reason of at least 3 characters.";
   if (reason.length > 200) return "A reason is at most 200 characters.";
-  if (/\d{12,}/.test(reason)) {
+  // As the API counts them: a space or dash between two digits does not end the run.
+  if (/\d(?:[ -]?\d){11,}/.test(reason)) {
     return "A reason may not contain a run of 12 or more digits (it could be a card number).";
   }
   return null;
