@@ -10,7 +10,13 @@ from collections.abc import Iterator
 import pytest
 from botocore.credentials import Credentials
 
-from tests.support.console_fake_api import FINANCE_KEY, REGION, SUPPORT_KEY, FakeOperatorApi
+from tests.support.console_fake_api import (
+    FINANCE_KEY,
+    REGION,
+    SUPPORT_KEY,
+    FakeOperatorApi,
+    Refused,
+)
 from tools.console.app import ConsoleApp
 
 NUMBER = "7777001234567890"
@@ -192,3 +198,13 @@ def test_a_url_without_the_operator_api_is_said_so(api: FakeOperatorApi) -> None
     app = ConsoleApp(api.url + "/elsewhere", Credentials("AKIAX", "secret"), REGION)
     status, _, body = call(app, "GET", "/console/api/session")
     assert (status, body["error_code"]) == (502, "console_not_operator_api")
+
+
+def test_an_api_without_the_finance_read_gets_the_support_look(api: FakeOperatorApi) -> None:
+    # A finance read that is not answered (here: no such route) never shows finance's actions.
+    def missing(payload: dict, query: dict, caller: str) -> dict:
+        raise Refused(404, "not_found", "No such endpoint.")
+
+    api.op_audit_latest = missing  # type: ignore[method-assign]
+    status, _, body = call(console(api), "GET", "/console/api/session")
+    assert (status, body["policy"]) == (200, "support")
