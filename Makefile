@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: help venv run test test-long mutation lint fmt build synth deploy destroy bench openapi import-stock console-screenshots clean
+.PHONY: help venv run test test-long mutation lint fmt build synth deploy destroy bench openapi events-schema import-stock console-screenshots clean
 
 help:
 	@echo "make run          serve the whole API locally on embedded moto (PORT=$(PORT))"
@@ -26,6 +26,7 @@ help:
 	@echo "make destroy      cdk destroy (the table and secrets are retained)"
 	@echo "make bench        performance figures -> bench/results.json, docs/performance.md"
 	@echo "make openapi      regenerate docs/openapi.json from the models"
+	@echo "make events-schema  regenerate docs/events/detail.schema.json from the event model"
 	@echo "make console-screenshots   the console's browser tests, writing docs/console/*.png"
 	@echo "make import-stock CSV=cards.csv [ARGS='--dry-run']   import printed card stock"
 	@echo "                  (.venv/bin/giftcard --help: the operator command, docs/operations.md)"
@@ -90,6 +91,9 @@ console-screenshots: venv node_modules/.installed
 
 openapi: venv
 	$(PY) -m tools.openapi --write docs/openapi.json
+
+events-schema: venv
+	$(PY) -m tools.events_schema --write docs/events/detail.schema.json
 
 # The same as `.venv/bin/giftcard stock import CSV ARGS` (docs/operations.md).
 import-stock: venv

@@ -29,7 +29,14 @@ from infra import PROJECT_ROOT
 
 #: Variables the stack sets itself from its own resources or stack settings.
 STACK_OWNED_VARIABLES = frozenset(
-    {"TABLE_NAME", "KEYS_SECRET_ID", "API_KEYS_SECRET_ID", "API_KEY_HEADER", "MAX_BODY_BYTES"}
+    {
+        "TABLE_NAME",
+        "KEYS_SECRET_ID",
+        "API_KEYS_SECRET_ID",
+        "API_KEY_HEADER",
+        "MAX_BODY_BYTES",
+        "EVENT_BUS_NAME",
+    }
 )
 
 

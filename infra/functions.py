@@ -217,6 +217,12 @@ class Functions(Construct):
                         actions=["dynamodb:Query"], resources=[storage.open_reservations_index_arn]
                     )
                 )
+            if access.query_customers:
+                role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        actions=["dynamodb:Query"], resources=[storage.customers_index_arn]
+                    )
+                )
             if access.reads_key_material:
                 role.add_to_principal_policy(
                     iam.PolicyStatement(

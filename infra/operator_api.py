@@ -103,11 +103,12 @@ class OperatorApi(Construct):
                 },
             )
         for response_type, status, error in GATEWAY_RESPONSES:
-            if response_type.response_type in forbidden or response_type in (
-                apigw.ResponseType.AUTHORIZER_FAILURE,
-                apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR,
-                apigw.ResponseType.WAF_FILTERED,
-            ):
+            if response_type.response_type in forbidden | {
+                # No authorizer here; the WAF's block is forbidden too (below).
+                "AUTHORIZER_FAILURE",
+                "AUTHORIZER_CONFIGURATION_ERROR",
+                "WAF_FILTERED",
+            }:
                 continue
             self.rest_api.add_gateway_response(
                 f"Gateway{response_type.response_type}",
@@ -191,6 +192,7 @@ class OperatorApi(Construct):
                 alarm_description=description,
             )
             created.add_alarm_action(notify)
+            created.add_ok_action(notify)
             self.alarms.append(created)
 
         acknowledge(

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from infra.api import Api
 from infra.config import StackConfig, config_from_context, context_keys
+from infra.events import Events
 from infra.functions import Functions
 from infra.layer import SharedLayer
 from infra.monitoring import Monitoring
@@ -50,6 +51,14 @@ class GiftCardStack(Stack):
             functions=self.functions,
             api=self.api,
             waf=self.waf,
+        )
+        self.events = Events(
+            self,
+            "Events",
+            config=config,
+            storage=self.storage,
+            layer=self.layer.layer,
+            monitoring=self.monitoring,
         )
 
         self.operator_api = OperatorApi(
@@ -100,6 +109,12 @@ class GiftCardStack(Stack):
                 value=managed.managed_policy_arn,
                 description=f"Attach to the roles or permission sets of {policy} operators",
             )
+        CfnOutput(
+            self,
+            "EventBusName",
+            value=self.events.bus.event_bus_name,
+            description="EventBridge bus with one event per ledger entry (source giftcard)",
+        )
 
 
 def build_app(

@@ -32,6 +32,8 @@ class Storage(Construct):
             sort_key=dynamodb.Attribute(name=schema.SORT_KEY, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             time_to_live_attribute=schema.TTL_ATTRIBUTE,
+            # New images of every write: the event publisher's source (infra/events.py).
+            stream=dynamodb.StreamViewType[schema.STREAM_VIEW_TYPE],
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
@@ -50,7 +52,19 @@ class Storage(Construct):
             ),
             projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
+        # The back office finds a customer's cards by a keyed hash of the customer id.
+        self.table.add_global_secondary_index(
+            index_name=schema.CUSTOMERS_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=schema.CUSTOMERS_PK, type=dynamodb.AttributeType.STRING
+            ),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+        )
 
     @property
     def open_reservations_index_arn(self) -> str:
         return f"{self.table.table_arn}/index/{schema.OPEN_RESERVATIONS_INDEX}"
+
+    @property
+    def customers_index_arn(self) -> str:
+        return f"{self.table.table_arn}/index/{schema.CUSTOMERS_INDEX}"

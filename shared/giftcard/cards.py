@@ -64,6 +64,17 @@ def last4(number: str) -> str:
 
 
 @dataclass(frozen=True)
+class Frozen:
+    """An operator's block on a card (back office): beside the state, not a state. A frozen card
+    refuses new spending and loading; what was reserved before can still be captured or revoked,
+    refunds still reach it and it can still be deactivated."""
+
+    reason: str
+    by: str  #: the operator's IAM ARN
+    at: str  #: UTC, ISO 8601 to the second
+
+
+@dataclass(frozen=True)
 class Card:
     """A card as stored. Amounts are integer minor units of ``currency``."""
 
@@ -90,6 +101,9 @@ class Card:
     deactivated_at: str | None = None
     expires_at: str | None = None
     source: str = "issued"
+    frozen: Frozen | None = None
+    #: The customer index key (``KeyMaterial.customer_hash`` of the customer id), if any.
+    customer_key: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

@@ -24,7 +24,8 @@ class ServiceError(Exception):
 
 
 class BusinessError(ServiceError):
-    """A 400 decided against stored state: stored under the idempotency key and replayed."""
+    """A 400 (the back office's unknown card: 404) decided against stored state: stored under the
+    idempotency key and replayed."""
 
     status = 400
 
@@ -76,6 +77,36 @@ class FailedCommand(BusinessError):
 
     error_code = "failed_command"
     message = "The command cannot be carried out on this financial instrument."
+
+
+class CardFrozen(BusinessError):
+    """Balance and activate on a card an operator froze (after the PIN is proven)."""
+
+    error_code = "card_frozen"
+    message = "This card is blocked; contact customer service."
+
+
+class InsufficientFunds(BusinessError):
+    """Back office: an adjustment would take the spendable balance below 0."""
+
+    error_code = "insufficient_funds"
+    message = "The adjustment is more than the card's spendable balance."
+
+
+class BalanceOutOfRange(BusinessError):
+    """Back office: an adjustment would take the balance over the currency's per-card maximum
+    (decided against the stored balance, so stored under the key, unlike ``AmountOutOfRange``)."""
+
+    error_code = "amount_out_of_range"
+    message = "The resulting balance would be over the maximum allowed for a gift card."
+
+
+class UnknownCard(BusinessError):
+    """Back office: no card with this number or card_id (404, unlike activate's 400)."""
+
+    status = 404
+    error_code = "card_not_found"
+    message = "No gift card with this number or card_id exists."
 
 
 # 400: about the request itself (never stored) ----------------------------------------------------

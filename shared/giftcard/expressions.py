@@ -14,6 +14,7 @@ from giftcard import table
 from giftcard.cards import PinCharge
 from giftcard.items import (
     CARD_SK,
+    FROZEN,
     ISSUANCE_RETENTION_SECONDS,
     ISSUANCE_SK,
     card_item,
@@ -159,6 +160,10 @@ def card_condition(
         values[f":state{index}"] = str(state)
         states.append(f"#state = :state{index}")
     matches = "(" + " OR ".join(states) + ")" if states else "attribute_exists(PK)"
+    if change.expect_unfrozen:
+        # An operator's block refuses loading (activation) as well as spending.
+        names["#frozen"] = FROZEN
+        matches = f"({matches} AND attribute_not_exists(#frozen))"
     if change.allow_missing:
         return f"attribute_not_exists(PK) OR {matches}"
     return f"attribute_exists(PK) AND {matches}"

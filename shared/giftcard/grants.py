@@ -65,6 +65,8 @@ ENTRY = (
     "key_id",
     "store_id",
     "instrument_id",
+    "actor",
+    "last4",
 )
 #: A guess charged, a lock confirmed, a window reset (charge_pin_guess, confirm_pin_lock,
 #: settle_pin, CardUpdate.reset_pin); pin_hash is only named in the charge's condition.
@@ -89,8 +91,10 @@ CARD_CREATE = (
     "expires_at",
     "source",
     "customer",
+    schema.CUSTOMERS_PK,
 )
-#: Activation: an inactive (or, if allowed, unknown) card gets its state, amount and customer.
+#: Activation: an inactive (or, if allowed, unknown) card gets its state, amount and customer;
+#: ``frozen`` is only named in its condition (an operator's block refuses activation).
 CARD_ACTIVATE = (
     "state",
     "currency",
@@ -106,6 +110,8 @@ CARD_ACTIVATE = (
     "source",
     "pin_failures",
     "pin_locked_until",
+    schema.CUSTOMERS_PK,
+    "frozen",
 )
 CARD_DEACTIVATE = ("state", "balance", "deactivated_at", "version")
 #: A financial instrument (repository.instrument_item), with its sparse index keys.
@@ -128,6 +134,52 @@ INSTRUMENT = (
 #: The daily issuance counter per currency (issue and activate load money onto cards).
 ISSUANCE = ("type", "issued", "updated_at", schema.TTL_ATTRIBUTE)
 
+# The back office (giftcard.backoffice) ---------------------------------------------------------
+#
+# What each operator operation sends to the table (one TransactWriteItems per change: the card's
+# Update, conditioned on its version as read, and the entry's Put; adjust adds its idempotency
+# record, and a refusal decided against the card is a ConditionCheck with the record):
+#
+#   lookup           Query (table: the card's partition)
+#   history          GetItem (the card), Query (table: its entries, newest first)
+#   customers_cards  Query (index `customers`), Query (table: each card's partition)
+#   freeze           Query; transaction: UpdateItem CARD_FREEZE + PutItem OPERATOR_ENTRY
+#   unfreeze         Query; transaction: UpdateItem CARD_FREEZE + PutItem OPERATOR_ENTRY
+#   unlock_pin       Query; transaction: UpdateItem CARD_UNLOCK_PIN + PutItem OPERATOR_ENTRY
+#   expiry           Query; transaction: UpdateItem CARD_EXPIRY + PutItem OPERATOR_ENTRY
+#   adjust           GetItem (record), Query; transaction: PutItem RECORD + UpdateItem
+#                    CARD_ADJUST + PutItem ADJUST_ENTRY, or PutItem RECORD + ConditionCheckItem
+#   customers_erase  Query (index `customers`), GetItem (each card); per card a transaction:
+#                    UpdateItem CARD_ERASE + PutItem OPERATOR_ENTRY
+#
+# tests/infra/test_write_attributes.py runs each operation on moto and checks that what it writes
+# is exactly its route's list.
+
+#: An operator action's entry: no API key, store or instrument; who (the IAM ARN) and why. Only
+#: adjust's entry, which moves money, belongs to an idempotency record.
+OPERATOR_ENTRY = (
+    "type",
+    "kind",
+    "amount",
+    "currency",
+    "balance_before",
+    "balance_after",
+    "held_before",
+    "held_after",
+    "created_at",
+    "request_id",
+    "actor",
+    "reason",
+    "last4",
+)
+ADJUST_ENTRY = (*OPERATOR_ENTRY, "record")
+CARD_FREEZE = ("frozen", "version")
+CARD_UNLOCK_PIN = (*PIN, "version")
+CARD_EXPIRY = ("expires_at", "version")
+CARD_ADJUST = ("balance", "version")
+CARD_ERASE = ("customer", schema.CUSTOMERS_PK, "version")
+_OPERATOR_CHANGE = ("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
+
 #: What reserve, capture, refund, revoke and the expiry job write.
 REDEMPTION = (*KEY, *RECORD, *ENTRY, *CARD_MONEY, *INSTRUMENT)
 
@@ -140,6 +192,8 @@ class Access:
     #: Every attribute its PutItem/UpdateItem requests name (alone or in a transaction).
     writes: tuple[str, ...] = ()
     query_open_reservations: bool = False
+    #: Query on the customer index (``customers``: a keyed hash of the customer id).
+    query_customers: bool = False
     reads_key_material: bool = True
     reads_api_keys: bool = False
 
@@ -163,3 +217,25 @@ RESERVE = Access(TRANSACT_ACTIONS, (*REDEMPTION, *PIN, *PIN_CONDITION))
 SETTLE = Access(TRANSACT_ACTIONS, REDEMPTION)
 RESERVATION_EXPIRY = Access(TRANSACT_ACTIONS, REDEMPTION, query_open_reservations=True)
 AUTHORIZER = Access(reads_key_material=False, reads_api_keys=True)
+
+CARD_LOOKUP = Access(("dynamodb:Query",))
+CARD_HISTORY = Access(("dynamodb:GetItem", "dynamodb:Query"))
+CARD_FREEZE_CHANGE = Access(_OPERATOR_CHANGE, (*KEY, *CARD_FREEZE, *OPERATOR_ENTRY))
+CARD_UNLOCK_PIN_CHANGE = Access(_OPERATOR_CHANGE, (*KEY, *CARD_UNLOCK_PIN, *OPERATOR_ENTRY))
+CARD_EXPIRY_CHANGE = Access(_OPERATOR_CHANGE, (*KEY, *CARD_EXPIRY, *OPERATOR_ENTRY))
+CARD_ADJUST_CHANGE = Access(
+    (
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+    ),
+    (*KEY, *RECORD, *CARD_ADJUST, *ADJUST_ENTRY),
+)
+CUSTOMER_CARDS = Access(("dynamodb:Query",), query_customers=True)
+CUSTOMER_ERASE = Access(
+    ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    (*KEY, *CARD_ERASE, *OPERATOR_ENTRY),
+    query_customers=True,
+)

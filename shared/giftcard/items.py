@@ -7,10 +7,11 @@ daily issuance counters (``design.md``, "Data model"). Only this module spells a
 from __future__ import annotations
 
 import zlib
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from giftcard import table
-from giftcard.cards import Card, CardState, Instrument
+from giftcard.cards import Card, CardState, Frozen, Instrument
 from giftcard.writes import (
     ENTRY_PREFIX,
     CardUpdate,
@@ -85,7 +86,12 @@ _CARD_FIELDS = (
     "deactivated_at",
     "expires_at",
     "source",
+    table.CUSTOMERS_PK,  # the attribute is named as the Card field: customer_key
 )
+#: An operator's block: one map attribute ``{reason, by, at}``, absent when not frozen.
+FROZEN = "frozen"
+#: The sealed customer (AES-GCM, bound to the card's key).
+CUSTOMER = "customer"
 _INT_FIELDS = frozenset(
     {"balance", "held", "version", "pin_failures", "pin_locked_until", "pin_lockouts"}
 )
@@ -104,8 +110,10 @@ def card_item(card: Card, customer_sealed: bytes | None = None) -> dict[str, Any
         value = getattr(card, name)
         if value is not None and value != "":
             item[name] = str(value) if name == "state" else value
+    if card.frozen is not None:
+        item[FROZEN] = asdict(card.frozen)
     if customer_sealed:
-        item["customer"] = customer_sealed
+        item[CUSTOMER] = customer_sealed
     return item
 
 
@@ -115,7 +123,34 @@ def card_from_item(item: dict[str, Any]) -> Card:
         if name in item:
             values[name] = int(item[name]) if name in _INT_FIELDS else item[name]
     values["state"] = CardState(values["state"])
+    frozen = item.get(FROZEN)
+    if isinstance(frozen, dict):
+        values["frozen"] = Frozen(
+            reason=str(frozen.get("reason", "")),
+            by=str(frozen.get("by", "")),
+            at=str(frozen.get("at", "")),
+        )
     return Card(**values)
+
+
+def customer_sealed_of(item: dict[str, Any]) -> bytes | None:
+    """The sealed customer of a card item (None: none, or erased)."""
+    sealed = item.get(CUSTOMER)
+    if sealed is None:
+        return None
+    return bytes(sealed.value if hasattr(sealed, "value") else sealed)
+
+
+#: Entry attributes written only when set.
+_ENTRY_TEXT_FIELDS = (
+    "request_id",
+    "key_id",
+    "store_id",
+    "instrument_id",
+    "actor",
+    "reason",
+    "last4",
+)
 
 
 def entry_item(entry: LedgerEntry) -> dict[str, Any]:
@@ -131,9 +166,10 @@ def entry_item(entry: LedgerEntry) -> dict[str, Any]:
         "held_before": entry.held_before,
         "held_after": entry.held_after,
         "created_at": entry.created_at,
-        "record": entry.record_pk,
     }
-    for name in ("request_id", "key_id", "store_id", "instrument_id"):
+    if entry.record_pk:  # an operator's action that moves no money is no idempotent request
+        item["record"] = entry.record_pk
+    for name in _ENTRY_TEXT_FIELDS:
         value = getattr(entry, name)
         if value:
             item[name] = value
@@ -157,6 +193,9 @@ def entry_from_item(item: dict[str, Any]) -> LedgerEntry:
         key_id=item.get("key_id", ""),
         store_id=item.get("store_id", ""),
         instrument_id=item.get("instrument_id", ""),
+        actor=item.get("actor", ""),
+        reason=item.get("reason", ""),
+        last4=item.get("last4", ""),
         entry_id=entry_id,
     )
 
@@ -235,11 +274,19 @@ def card_update_fields(
         for name, value in change.changes().items()
     }
     if change.customer_sealed:
-        fields["customer"] = change.customer_sealed
+        fields[CUSTOMER] = change.customer_sealed
+    if change.frozen is not None:
+        fields[FROZEN] = asdict(change.frozen)
     removed: tuple[str, ...] = ()
     if change.reset_pin:
         fields.update(PIN_RESET)
-        removed = ("pin_charge",)
+        removed += ("pin_charge",)
+    if change.unfreeze:
+        removed += (FROZEN,)
+    if change.clear_expiry:
+        removed += ("expires_at",)
+    if change.erase_customer:
+        removed += (CUSTOMER, table.CUSTOMERS_PK)
     if_missing: dict[str, Any] = {}
     if change.registration is not None:
         if_missing = {
@@ -251,3 +298,33 @@ def card_update_fields(
             "pin_locked_until": 0,
         }
     return fields, if_missing, removed
+
+
+# What the event publisher reads besides the entry itself -----------------------------------------
+
+
+def is_entry_item(item: dict[str, Any]) -> bool:
+    """A ledger entry in a card's partition (not the card, a record, an instrument or a counter)."""
+    return str(item.get("PK", "")).startswith("CARD#") and str(item.get("SK", "")).startswith(
+        ENTRY_PREFIX
+    )
+
+
+@dataclass(frozen=True)
+class EntryAttribution:
+    """Who made an entry and why, and the card's last 4 digits, as stored on the entry item.
+
+    ``actor`` is the API key id for NewStore's calls and the IAM ARN for operators; entries
+    written before ``actor`` existed name their API key in ``key_id``."""
+
+    actor: str
+    reason: str
+    last4: str
+
+
+def entry_attribution(item: dict[str, Any]) -> EntryAttribution:
+    return EntryAttribution(
+        actor=str(item.get("actor") or item.get("key_id") or ""),
+        reason=str(item.get("reason") or ""),
+        last4=str(item.get("last4") or ""),
+    )

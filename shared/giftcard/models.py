@@ -178,6 +178,8 @@ ErrorCode = Literal[
     "currency_mismatch",
     "amount_out_of_range",
     "issuance_limit_reached",
+    "card_frozen",
+    "insufficient_funds",
     "instrument_error",
     "failed_command",
     "unauthorized",

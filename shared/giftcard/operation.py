@@ -248,8 +248,11 @@ def entry(
     held_after: int | None = None,
     store_id: str | None = None,
     instrument_id: str = "",
+    reason: str = "",
     at: Instant | None = None,
 ) -> LedgerEntry:
+    """A ledger entry moving ``card`` to ``balance_after``/``held_after`` (default: held as is).
+    ``actor`` is the request's: the operator's IAM ARN, else NewStore's API key id."""
     held_after = card.held if held_after is None else held_after
     amount = (balance_after + held_after) - (card.balance + card.held)
     return LedgerEntry(
@@ -267,4 +270,7 @@ def entry(
         key_id=context.key_id,
         store_id=store_id or "",
         instrument_id=instrument_id,
+        actor=context.actor or context.key_id,
+        reason=reason,
+        last4=card.last4,
     )

@@ -67,6 +67,8 @@ from giftcard.writes import (
 
 
 def _cannot_pay(card: Card, currency: str, now: Instant) -> str | None:
+    if card.frozen is not None:
+        return "card frozen"
     if card.state is CardState.INACTIVE:
         return "card not active"
     if card.state is CardState.DEACTIVATED:
@@ -81,10 +83,10 @@ def _cannot_pay(card: Card, currency: str, now: Instant) -> str | None:
 def reserve(request: InstrumentCreateRequest, context: RequestContext) -> Reply:
     """Reserve funds on a card: spendable -> held, a new instrument, a ``hold`` ledger entry.
 
-    Checks in the contract's order: card, PIN (lockout first), then state, currency and funds;
-    every refusal is the one ``instrument_error``. Two round trips: ``BatchGetItem`` (card and
-    idempotency record) and the transaction, which also resets the PIN window; with a PIN, the
-    guess is charged between them (three).
+    Checks in the contract's order: card, PIN (lockout first), then an operator's block, state,
+    currency and funds; every refusal is the one ``instrument_error``. Two round trips:
+    ``BatchGetItem`` (card and idempotency record) and the transaction, which also resets the PIN
+    window; with a PIN, the guess is charged between them (three).
     """
     settings = context.settings
     amount = money.to_minor(request.amount, request.currency, settings)

@@ -27,6 +27,7 @@ from giftcard.items import (
     card_from_item,
     card_item,
     card_pk,
+    customer_sealed_of,
     entry_from_item,
     instrument_from_item,
     instrument_pk,
@@ -34,6 +35,7 @@ from giftcard.items import (
 )
 from giftcard.writes import (
     CardConflict,
+    CardPartition,
     InstrumentConflict,
     IssuanceExceeded,
     LedgerEntry,
@@ -175,11 +177,78 @@ class Repository:
             entry_from_item(item) for item in self._query_partition(card_pk(lookup), ENTRY_PREFIX)
         ]
 
-    def _query_partition(self, pk: str, sk_prefix: str) -> Iterator[dict[str, Any]]:
+    # back office reads ----------------------------------------------------------------------------
+
+    def card_partition(self, lookup: str) -> CardPartition | None:
+        """The card, its sealed customer and its whole ledger in one strongly consistent Query
+        (the card and its entries share a partition); None when there is no such card."""
+        card_item_found: dict[str, Any] | None = None
+        entries: list[LedgerEntry] = []
+        for item in self._query_partition(card_pk(lookup), ""):
+            if item.get("SK") == CARD_SK:
+                card_item_found = item
+            elif str(item.get("SK", "")).startswith(ENTRY_PREFIX):
+                entries.append(entry_from_item(item))
+        if card_item_found is None:
+            return None
+        return CardPartition(
+            card_from_item(card_item_found), customer_sealed_of(card_item_found), entries
+        )
+
+    def ledger_page(
+        self, lookup: str, limit: int, before_sk: str | None = None
+    ) -> tuple[list[LedgerEntry], bool]:
+        """Up to ``limit`` of a card's entries, newest first, older than the entry ``before_sk``
+        (None: from the newest), and whether older ones remain (one more is asked for)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": self._values({":pk": pk, ":prefix": sk_prefix}),
+            "ExpressionAttributeValues": self._values(
+                {":pk": card_pk(lookup), ":prefix": ENTRY_PREFIX}
+            ),
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        if before_sk is not None:
+            kwargs["ExclusiveStartKey"] = self._dump({"PK": card_pk(lookup), "SK": before_sk})
+        found: list[LedgerEntry] = []
+        while len(found) <= limit:
+            kwargs["Limit"] = limit + 1 - len(found)
+            response = self._call("query", **kwargs)
+            found.extend(entry_from_item(self._load(item)) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found[:limit], len(found) > limit
+
+    def customer_cards(self, customer_key: str) -> list[str]:
+        """Lookups of the cards whose customer index key is ``customer_key`` (the index is
+        eventually consistent: a card written a moment ago may be missing)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": table.CUSTOMERS_INDEX,
+            "KeyConditionExpression": "#key = :key",
+            "ExpressionAttributeNames": {"#key": table.CUSTOMERS_PK},
+            "ExpressionAttributeValues": self._values({":key": customer_key}),
+        }
+        lookups: list[str] = []
+        while True:
+            response = self._call("query", **kwargs)
+            for item in response.get("Items", []):
+                pk = str(self._load(item)["PK"])
+                if pk.startswith("CARD#"):
+                    lookups.append(pk.removeprefix("CARD#"))
+            if "LastEvaluatedKey" not in response:
+                return lookups
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _query_partition(self, pk: str, sk_prefix: str) -> Iterator[dict[str, Any]]:
+        values = {":pk": pk, ":prefix": sk_prefix} if sk_prefix else {":pk": pk}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk"
+            + (" AND begins_with(SK, :prefix)" if sk_prefix else ""),
+            "ExpressionAttributeValues": self._values(values),
             "ConsistentRead": True,
         }
         while True:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from giftcard import grants, models
+from giftcard import grants, models, operator_models
 from giftcard.grants import Access
 
 #: The two APIs: NewStore's webhooks (API key) and the operators' back office (AWS_IAM, SigV4).
@@ -66,7 +66,7 @@ class Route:
 
 _REDEMPTION_ERRORS = ("instrument_error", "failed_command")
 
-ROUTES: tuple[Route, ...] = (
+WEBHOOK_ROUTES: tuple[Route, ...] = (
     Route(
         function="balance",
         path="/gift_card/balance",
@@ -75,11 +75,18 @@ ROUTES: tuple[Route, ...] = (
         summary="Return the spendable balance of a gift card",
         operation="service:balance",
         access=grants.BALANCE,
-        errors=("invalid_card", "card_not_active", "card_deactivated", "card_expired"),
+        errors=(
+            "invalid_card",
+            "card_frozen",
+            "card_not_active",
+            "card_deactivated",
+            "card_expired",
+        ),
         notes=(
             "Called by the Associate App at checkout. Answers the spendable balance (reserved "
             "amounts excluded).\n\nOrder of checks: find the card, then the PIN (lockout first), "
-            "then the card's state. Everything before the PIN has matched answers "
+            "then an operator's block (`card_frozen`: \"This card is blocked; contact customer "
+            "service.\"), then the card's state. Everything before the PIN has matched answers "
             "`invalid_card` (one code and one message for unknown number, wrong PIN, missing "
             "PIN, locked PIN), so the endpoint is no oracle. 5 consecutive wrong PINs lock the "
             "card's PIN checks for 15 minutes (configurable); each guess is counted before it "
@@ -116,6 +123,7 @@ ROUTES: tuple[Route, ...] = (
             "amount_out_of_range",
             "issuance_limit_reached",
             "card_not_found",
+            "card_frozen",
             "card_already_active",
             "card_deactivated",
         ),
@@ -123,7 +131,7 @@ ROUTES: tuple[Route, ...] = (
             "Activates an inactive card (typically printed stock imported beforehand) and loads "
             "its amount; the card takes the activation's currency. Never generates a PIN. "
             "Unknown numbers answer `card_not_found` unless REGISTER_UNKNOWN_ON_ACTIVATION is "
-            "on."
+            "on. A card an operator froze answers `card_frozen`, whatever its state."
         ),
     ),
     Route(
@@ -156,7 +164,8 @@ ROUTES: tuple[Route, ...] = (
             "calls take. With `allow_partial` it reserves what the card has. Reserved money is "
             "held, not spendable, until captured or revoked; an uncaptured reservation is "
             "released after RESERVATION_EXPIRY_SECONDS (7 days by default). `instrument_error`: "
-            "the card cannot pay (unknown, not verified, not active, currency, funds)."
+            "the card cannot pay (unknown, not verified, frozen by an operator, not active, "
+            "currency, funds)."
         ),
     ),
     Route(
@@ -204,6 +213,160 @@ ROUTES: tuple[Route, ...] = (
         ),
     ),
 )
+
+
+# The back office (operators, AWS_IAM) -------------------------------------------------------------
+
+OPERATOR_ROUTES: tuple[Route, ...] = (
+    Route(
+        function="admin_card_lookup",
+        path="/admin/cards/lookup",
+        request=operator_models.LookupRequest,
+        response=operator_models.CardResponse,
+        summary="Look up a card by number or card_id",
+        operation="backoffice:lookup",
+        access=grants.CARD_LOOKUP,
+        errors=("card_not_found",),
+        notes=(
+            "The card as an operator sees it (state, frozen, balance, held, PIN status, "
+            "customer, open reservations). The number travels in the body only; every answer "
+            "names the card by `card_id`."
+        ),
+        api=OPERATOR,
+        policy=SUPPORT,
+    ),
+    Route(
+        function="admin_card_history",
+        path="/admin/cards/history",
+        request=operator_models.HistoryRequest,
+        response=operator_models.HistoryResponse,
+        summary="A card's ledger entries, newest first",
+        operation="backoffice:history",
+        access=grants.CARD_HISTORY,
+        errors=("card_not_found",),
+        notes=(
+            "A page of the card's entries (`limit` 1-200, default 50) newest first, with who "
+            "(`actor`) and why (`reason`) for operator actions; `next_cursor` continues with "
+            "older ones."
+        ),
+        api=OPERATOR,
+        policy=SUPPORT,
+    ),
+    Route(
+        function="admin_card_freeze",
+        path="/admin/cards/freeze",
+        request=operator_models.FreezeRequest,
+        response=operator_models.CardResponse,
+        summary="Block a card",
+        operation="backoffice:freeze",
+        access=grants.CARD_FREEZE_CHANGE,
+        errors=("card_not_found",),
+        notes=(
+            "Blocks new spending and loading (balance and activate answer `card_frozen`, "
+            "reserve `instrument_error`); captures, revokes, refunds and deactivation still "
+            "work. Already frozen: unchanged, 200."
+        ),
+        api=OPERATOR,
+        policy=SUPPORT,
+    ),
+    Route(
+        function="admin_card_unfreeze",
+        path="/admin/cards/unfreeze",
+        request=operator_models.UnfreezeRequest,
+        response=operator_models.CardResponse,
+        summary="Lift a card's block",
+        operation="backoffice:unfreeze",
+        access=grants.CARD_FREEZE_CHANGE,
+        errors=("card_not_found",),
+        notes=("Lifts the block. Not frozen: unchanged, 200."),
+        api=OPERATOR,
+        policy=SUPPORT,
+    ),
+    Route(
+        function="admin_card_unlock_pin",
+        path="/admin/cards/unlock_pin",
+        request=operator_models.UnlockPinRequest,
+        response=operator_models.CardResponse,
+        summary="Unlock a card's PIN",
+        operation="backoffice:unlock_pin",
+        access=grants.CARD_UNLOCK_PIN_CHANGE,
+        errors=("card_not_found",),
+        notes=("Clears the PIN's failures, lock, lockout streak and hard lock."),
+        api=OPERATOR,
+        policy=SUPPORT,
+    ),
+    Route(
+        function="admin_card_adjust",
+        path="/admin/cards/adjust",
+        request=operator_models.AdjustRequest,
+        response=operator_models.AdjustResponse,
+        summary="Correct a card's balance",
+        operation="backoffice:adjust",
+        access=grants.CARD_ADJUST_CHANGE,
+        errors=(
+            "card_not_found",
+            "card_not_active",
+            "currency_mismatch",
+            "insufficient_funds",
+            "amount_out_of_range",
+        ),
+        notes=(
+            "A signed correction of an active card's spendable balance in its currency: one "
+            "`adjust` entry with actor and reason; never below 0 or above the currency's "
+            "maximum; idempotent by `idempotency_key`."
+        ),
+        api=OPERATOR,
+        policy=FINANCE,
+    ),
+    Route(
+        function="admin_card_expiry",
+        path="/admin/cards/expiry",
+        request=operator_models.ExpiryRequest,
+        response=operator_models.CardResponse,
+        summary="Set or clear a card's expiry",
+        operation="backoffice:expiry",
+        access=grants.CARD_EXPIRY_CHANGE,
+        errors=("card_not_found",),
+        notes=("Sets `expires_at` (ISO 8601 UTC) or removes it (null)."),
+        api=OPERATOR,
+        policy=FINANCE,
+    ),
+    Route(
+        function="admin_customer_cards",
+        path="/admin/customers/cards",
+        request=operator_models.CustomerCardsRequest,
+        response=operator_models.CustomerCardsResponse,
+        summary="A customer's cards",
+        operation="backoffice:customers_cards",
+        access=grants.CUSTOMER_CARDS,
+        errors=(),
+        notes=(
+            "The cards issued or activated for a customer id, found through the customer index "
+            "(a keyed hash of the id, never the id in clear)."
+        ),
+        api=OPERATOR,
+        policy=SUPPORT,
+    ),
+    Route(
+        function="admin_customer_erase",
+        path="/admin/customers/erase",
+        request=operator_models.CustomerEraseRequest,
+        response=operator_models.CustomerEraseResponse,
+        summary="Erase a customer's data",
+        operation="backoffice:customers_erase",
+        access=grants.CUSTOMER_ERASE,
+        errors=(),
+        notes=(
+            "Removes the customer data and the index entry from every card of that customer and "
+            "records a `customer_erased` entry on each; balances and the ledger stay."
+        ),
+        api=OPERATOR,
+        policy=FINANCE,
+    ),
+)
+
+#: Every route: NewStore's webhooks, then the back office.
+ROUTES: tuple[Route, ...] = (*WEBHOOK_ROUTES, *OPERATOR_ROUTES)
 
 ROUTES_BY_FUNCTION: dict[str, Route] = {route.function: route for route in ROUTES}
 

@@ -23,6 +23,7 @@ from giftcard.errors import (
     CardAlreadyActive,
     CardDeactivated,
     CardExpired,
+    CardFrozen,
     CardNotActive,
     CardNotFound,
     InvalidCard,
@@ -89,11 +90,19 @@ def _seal_customer(context: RequestContext, lookup: str, customer: Customer | No
     )
 
 
+def _customer_key(context: RequestContext, customer: Customer | None) -> str | None:
+    """The customer index key of the card (the back office finds a customer's cards by it)."""
+    if customer is None or not customer.id:
+        return None
+    return context.keys.customer_hash(customer.id)
+
+
 # Return balance ----------
 
 
 def balance(request: BalanceRequest, context: RequestContext) -> Reply:
-    """Spendable balance. Checks in the contract's order: card, PIN (lockout first), state."""
+    """Spendable balance. Checks in the contract's order: card, PIN (lockout first), then an
+    operator's block (``card_frozen``), state and expiry."""
     found = card_lookup_for(request.identifier.number, context.keys)
     if found is None:
         raise InvalidCard()
@@ -109,6 +118,8 @@ def balance(request: BalanceRequest, context: RequestContext) -> Reply:
             if stored is None or stored.has_pin:
                 raise InvalidCard()  # unknown, or a PIN is required (a missing one is no guess)
             card = stored
+        if card.frozen is not None:
+            raise CardFrozen()
         if card.state is CardState.INACTIVE:
             raise CardNotActive()
         if card.state is CardState.DEACTIVATED:
@@ -203,6 +214,7 @@ def issue(request: IssueRequest, context: RequestContext) -> Reply:
                 activated_at=None if unfunded else now.iso,
                 expires_at=None if unfunded else _expiry(context, now),
                 source="issued",
+                customer_key=_customer_key(context, request.customer),
             )
             answer = reply(
                 200,
@@ -259,8 +271,9 @@ def activate(request: ActivateRequest, context: RequestContext) -> Reply:
     """Activate an inactive card (printed stock, or issued inactive) and load its amount.
 
     One transaction without a prior read: the card update is conditioned on the card being
-    inactive (or absent, when unknown numbers may be registered); if that fails, the stored card
-    comes back with the failure and decides the error.
+    inactive and not frozen (or absent, when unknown numbers may be registered); if that fails,
+    the stored card comes back with the failure and decides the error (a frozen card answers
+    ``card_frozen`` whatever its state).
     """
     settings = context.settings
     currency = request.amount.currency
@@ -279,6 +292,7 @@ def activate(request: ActivateRequest, context: RequestContext) -> Reply:
         update = CardUpdate(
             lookup=lookup,
             expect_states=(CardState.INACTIVE,),
+            expect_unfrozen=True,
             allow_missing=settings.register_unknown_on_activation,
             registration=CardRegistration(last4=last4(number), created_at=now.iso),
             state=CardState.ACTIVE,
@@ -288,6 +302,7 @@ def activate(request: ActivateRequest, context: RequestContext) -> Reply:
             activated_at=now.iso,
             expires_at=_expiry(context, now),
             customer_sealed=_seal_customer(context, lookup, request.customer),
+            customer_key=_customer_key(context, request.customer),
         )
         activation = idempotency.entry(
             inactive,
@@ -311,6 +326,8 @@ def activate(request: ActivateRequest, context: RequestContext) -> Reply:
             error: BusinessError
             if stored is None:
                 error = CardNotFound()
+            elif stored.frozen is not None:
+                error = CardFrozen()
             elif stored.state is CardState.ACTIVE:
                 error = CardAlreadyActive()
             elif stored.state is CardState.DEACTIVATED:

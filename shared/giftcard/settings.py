@@ -75,6 +75,8 @@ class Settings(BaseModel):
     api_keys_secret_id: str = "giftcards/api-keys"
     #: How long secrets are cached in a warm Lambda (a revoked API key stops working after this).
     secrets_cache_seconds: int = Field(default=60, ge=0, le=3600)
+    #: EventBridge bus the event publisher puts one event per ledger entry on (the stack's own).
+    event_bus_name: str = "default"
     #: Request header carrying the API key (raw key or "Bearer <key>").
     api_key_header: str = "Authorization"
 
@@ -187,6 +189,7 @@ ENVIRONMENT: dict[str, tuple[str, object]] = {
     "API_KEYS_SECRET_ID": ("api_keys_secret_id", str),
     "SECRETS_CACHE_SECONDS": ("secrets_cache_seconds", int),
     "API_KEY_HEADER": ("api_key_header", str),
+    "EVENT_BUS_NAME": ("event_bus_name", str),
     "ISSUED_CARDS_NEED_ACTIVATION": ("issued_cards_need_activation", _bool),
     "REGISTER_UNKNOWN_ON_ACTIVATION": ("register_unknown_on_activation", _bool),
     "CARD_NUMBER_PREFIX": ("card_number_prefix", str),

@@ -11,10 +11,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from giftcard.cards import Card, CardState, Instrument
+from giftcard.cards import Card, CardState, Frozen, Instrument
 
 ENTRY_PREFIX = "ENTRY#"
 ISSUANCE_PREFIX = "ISSUANCE#"
+
+#: The kinds of ledger entry NewStore's calls write (money moved, or a card's lifecycle).
+LEDGER_KINDS = (
+    "issue",
+    "activate",
+    "deactivate_void",
+    "hold",
+    "capture",
+    "release",
+    "release_void",
+    "refund",
+)
+#: The kinds an operator's action writes (back office); only ``adjust`` moves money.
+OPERATOR_KINDS = (
+    "adjust",
+    "freeze",
+    "unfreeze",
+    "unlock_pin",
+    "expiry_set",
+    "customer_erased",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,12 @@ class LedgerEntry:
     key_id: str = ""
     store_id: str = ""
     instrument_id: str = ""
+    #: Who: the API key id for NewStore's calls, the IAM ARN for an operator's.
+    actor: str = ""
+    #: Why (operator actions only).
+    reason: str = ""
+    #: The card's last 4 digits, so what is published about an entry can name the card to a person.
+    last4: str = ""
     entry_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -95,8 +122,17 @@ class CardUpdate:
     deactivated_at: str | None = None
     expires_at: str | None = None
     customer_sealed: bytes | None = None
-    #: A right PIN was proven: reset the guess window, the lock and the lockout streak.
+    customer_key: str | None = None
+    #: A right PIN was proven (or an operator unlocks the PIN): reset the guess window, the lock
+    #: and the lockout streak.
     reset_pin: bool = False
+    #: Only while the card is not frozen (checked with ``expect_states``: activation).
+    expect_unfrozen: bool = False
+    frozen: Frozen | None = None
+    unfreeze: bool = False
+    clear_expiry: bool = False
+    #: Remove the sealed customer and the customer index key (erasure).
+    erase_customer: bool = False
 
     def changes(self) -> dict[str, Any]:
         """The card fields this update sets (by their names on ``Card``)."""
@@ -108,9 +144,20 @@ class CardUpdate:
             "activated_at",
             "deactivated_at",
             "expires_at",
+            "customer_key",
         )
         changed = {name: getattr(self, name) for name in names}
         return {name: value for name, value in changed.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class CardPartition:
+    """A card as the back office reads it: the card, its sealed customer (None: none or erased)
+    and its whole ledger, oldest first (one partition)."""
+
+    card: Card
+    customer_sealed: bytes | None
+    entries: Sequence[LedgerEntry]
 
 
 @dataclass(frozen=True)

@@ -134,9 +134,11 @@ SERVICE_MESSAGES = {
 
 
 def test_gateway_errors_use_the_contract_error_body(synth: Synth) -> None:
+    api_id = {"Ref": synth.logical_id(synth.stack.api.rest_api)}
     responses = {
         r["Properties"]["ResponseType"]: r["Properties"]
         for r in synth.resources("AWS::ApiGateway::GatewayResponse").values()
+        if r["Properties"]["RestApiId"] == api_id
     }
     assert set(responses) == set(EXPECTED_GATEWAY_RESPONSES)
     for response_type, (status, error_code) in EXPECTED_GATEWAY_RESPONSES.items():
@@ -151,7 +153,7 @@ def test_gateway_errors_use_the_contract_error_body(synth: Synth) -> None:
 
 
 def test_stage_throttles_traces_and_writes_json_access_logs(synth: Synth) -> None:
-    (stage,) = [r["Properties"] for r in synth.resources("AWS::ApiGateway::Stage").values()]
+    stage = synth.json["Resources"][synth.logical_id(synth.stack.api.stage)]["Properties"]
     assert stage["StageName"] == "v1"
     assert stage["TracingEnabled"] is True
     (settings,) = stage["MethodSettings"]

@@ -44,16 +44,18 @@ def _invoke_resources(synth: Synth, policy: Any) -> set[str]:
     assert statement["Action"] == "execute-api:Invoke"
     resources = statement["Resource"]
     resources = resources if isinstance(resources, list) else [resources]
-    # Each ARN is a Fn::Join ending in "/<stage>/<METHOD>/<path>"
+    # Each ARN is a Fn::Join of the API, its stage and "/<METHOD>/<path>" (no wildcard)
     tails = set()
     for resource in resources:
         parts = resource["Fn::Join"][1]
+        assert "*" not in json.dumps(parts)
+        assert {"Ref": synth.logical_id(synth.stack.operator_api.stage)} in parts
         tails.add(parts[-1])
     return tails
 
 
 def _tail(route: Any) -> str:
-    return f"/v1/{route.method}{route.path}"
+    return f"/{route.method}{route.path}"
 
 
 def test_support_may_call_support_routes_only_and_finance_every_operator_route(

@@ -30,11 +30,14 @@ def test_table_matches_the_schema_moto_uses(synth: Synth) -> None:
     assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
         expected["AttributeDefinitions"], key=lambda a: a["AttributeName"]
     )
-    (index,) = props["GlobalSecondaryIndexes"]
-    (expected_index,) = expected["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == schema.OPEN_RESERVATIONS_INDEX == expected_index["IndexName"]
-    assert index["KeySchema"] == expected_index["KeySchema"]
-    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
+    expected_indexes = {index["IndexName"]: index for index in expected["GlobalSecondaryIndexes"]}
+    assert set(indexes) == set(expected_indexes)
+    assert set(indexes) == {schema.OPEN_RESERVATIONS_INDEX, schema.CUSTOMERS_INDEX}
+    for name, index in indexes.items():
+        assert index["KeySchema"] == expected_indexes[name]["KeySchema"]
+        # Keys only: the customer index never carries the sealed customer or a balance.
+        assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert props["BillingMode"] == "PAY_PER_REQUEST"
 
 
@@ -136,7 +139,10 @@ def test_only_the_key_material_readers_may_decrypt_it(synth: Synth) -> None:
 
 
 def web_acl(synth: Synth) -> dict[str, Any]:
-    return only(synth, "AWS::WAFv2::WebACL")[1]["Properties"]
+    """The webhook API's web ACL (the operator API has its own: test_operator_api.py)."""
+    return synth.json["Resources"][synth.stack.get_logical_id(synth.stack.waf.web_acl)][
+        "Properties"
+    ]
 
 
 def rules(synth: Synth) -> dict[str, dict[str, Any]]:
@@ -144,9 +150,10 @@ def rules(synth: Synth) -> dict[str, dict[str, Any]]:
 
 
 def test_waf_is_associated_with_the_stage(synth: Synth) -> None:
-    acl_id, _ = only(synth, "AWS::WAFv2::WebACL")
-    _, association = only(synth, "AWS::WAFv2::WebACLAssociation")
-    props = association["Properties"]
+    acl_id = synth.stack.get_logical_id(synth.stack.waf.web_acl)
+    props = synth.json["Resources"][synth.stack.get_logical_id(synth.stack.waf.association)][
+        "Properties"
+    ]
     assert props["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
     stage_id = synth.logical_id(synth.stack.api.stage)
     resource_arn = json.dumps(props["ResourceArn"])
@@ -232,13 +239,17 @@ def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None
     found = alarms(synth)
     functions = synth.stack.functions.by_name
     # 2 API + 2 per function + expiry job not running + 2 table + 2 PIN lockouts + the 4 of
-    # test_hardening_alarms
-    assert len(found) == 2 + 2 * len(functions) + 1 + 2 + 2 + 4
+    # test_hardening_alarms + events out's (tests/infra/test_events.py) + the operator API's 2
+    # (test_operator_api.py)
+    events_out = len(synth.stack.events.alarms)
+    assert len(found) == 2 + 2 * len(functions) + 1 + 2 + 2 + 4 + events_out + 2
+    publisher = json.dumps({"Ref": synth.logical_id(synth.stack.events.publisher.function)})
     by_metric: dict[str, list[dict[str, Any]]] = {}
     for props in found.values():
         by_metric.setdefault(props.get("MetricName", "expression"), []).append(props)
 
-    (api_5xx,) = by_metric["5XXError"]
+    webhook_api = f"{synth.stack.stack_name}-webhooks"
+    (api_5xx,) = [p for p in by_metric["5XXError"] if p["Dimensions"][0]["Value"] == webhook_api]
     assert api_5xx["Namespace"] == "AWS/ApiGateway"
     (latency,) = by_metric["Latency"]
     assert latency["ExtendedStatistic"] == "p99"
@@ -246,7 +257,7 @@ def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None
 
     for metric in ("Errors", "Throttles"):
         dimensioned = {json.dumps(p["Dimensions"][0]["Value"]) for p in by_metric[metric]}
-        assert dimensioned == {
+        assert dimensioned - {publisher} == {
             json.dumps({"Ref": synth.logical_id(f.function)}) for f in functions.values()
         }
     expiry = json.dumps({"Ref": synth.logical_id(synth.stack.functions.reservation_expiry)})

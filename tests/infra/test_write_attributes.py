@@ -10,6 +10,7 @@ it needs. Both fail here.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -103,6 +104,7 @@ CARD = Card(
     deactivated_at="2025-01-02T00:00:00.000000Z",
     expires_at="2030-01-01T00:00:00.000000Z",
     source="issued",
+    customer_key="customer-hash",
 )
 RECORD = StoredRecord("IDEM#x#y", 200, b"sealed", "params", 1, 2)
 ENTRY = LedgerEntry(
@@ -120,6 +122,8 @@ ENTRY = LedgerEntry(
     key_id="key-1",
     store_id="store",
     instrument_id="instrument",
+    actor="key-1",
+    last4="1234",
 )
 INSTRUMENT = Instrument(
     instrument_id="instrument",
@@ -169,6 +173,8 @@ def activate(repository: Repository) -> None:
         activated_at="now",
         expires_at="later",
         customer_sealed=b"customer",
+        customer_key="customer-hash",
+        expect_unfrozen=True,
     )
     repository.commit(Write(RECORD, update, entries=[ENTRY], issuance=COUNTER), 1)
     repository.commit(Write(RECORD, CardCheck("lookup", 3)), 1)
@@ -214,8 +220,14 @@ WRITES: dict[str, tuple[Callable[[Repository], None], Iterable[str]]] = {
 
 
 def test_every_writing_function_is_covered() -> None:
+    from giftcard.routes import OPERATOR_ROUTES
+
     writers = {s.name for s in FUNCTIONS if set(s.table_actions) & WRITE_ACTIONS}
-    assert set(WRITES) == writers == set(WRITE_ATTRIBUTES)
+    operator_writers = {r for r in OPERATOR_ROUTES if r.access.writes}
+    assert set(WRITES) | {r.function for r in operator_writers} == writers
+    assert writers == set(WRITE_ATTRIBUTES)
+    # Each operator route that writes is run by test_operator_operations_write_exactly_their_lists
+    assert {r.operation.partition(":")[2] for r in operator_writers} <= set(_operator_scenarios())
 
 
 @pytest.mark.parametrize("name", sorted(WRITES))
@@ -232,7 +244,7 @@ def test_balance_may_not_put_items() -> None:
     assert "dynamodb:PutItem" not in balance.table_actions
 
 
-@pytest.mark.parametrize("name", sorted(WRITES))
+@pytest.mark.parametrize("name", sorted(WRITE_ATTRIBUTES))
 def test_write_statements_carry_the_attribute_condition(synth: Synth, name: str) -> None:
     writes = [
         s
@@ -254,3 +266,99 @@ def test_the_pin_role_cannot_write_money_and_redemption_cannot_write_pins() -> N
     assert not {"pin_failures", "pin_hash", "pin_hard_locked"} & set(
         write_attributes("instrument_capture")
     )
+
+
+# The back office: each operation run on moto, its requests taken apart ------------------------
+
+#: Each operator operation in a scenario that reaches every request it can make: (setup, body).
+#: Bodies name the card as ``{number}``; setup runs before the recording starts.
+_REASON = "recorded by the attribute test"
+
+
+def _operator_scenarios() -> dict[str, list[dict[str, Any]]]:
+    return {
+        "lookup": [{"number": "{number}"}],
+        "history": [{"number": "{number}"}],
+        "customers_cards": [{"customer_id": "c-9"}],
+        "freeze": [{"number": "{number}", "reason": _REASON}],
+        "unfreeze": [{"number": "{number}", "reason": _REASON}],
+        "unlock_pin": [{"number": "{number}", "reason": _REASON}],
+        "expiry": [{"number": "{number}", "expires_at": None, "reason": _REASON}],
+        "adjust": [
+            {
+                "number": "{number}",
+                "amount": {"value": 1, "currency": "USD"},
+                "reason": _REASON,
+                "idempotency_key": "attr-1",
+            },
+            {  # refused against the card: a ConditionCheck with the record
+                "number": "{number}",
+                "amount": {"value": -100, "currency": "USD"},
+                "reason": _REASON,
+                "idempotency_key": "attr-2",
+            },
+        ],
+        "customers_erase": [{"customer_id": "c-9", "reason": _REASON}],
+    }
+
+
+_ITEM_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_operator_scenarios()))
+def test_operator_operations_write_exactly_their_lists(services: Any, name: str) -> None:
+    from giftcard import aws
+    from giftcard.routes import OPERATOR_ROUTES
+    from tests.support.calls import invoke, issue_card
+    from tests.support.operator import Operator
+
+    # Given a card with a customer, a locked PIN, an expiry, frozen (so unfreeze has work)
+    number, pin = issue_card(
+        50, services=services, customer={"id": "c-9", "name": "N", "email": "n@example.com"}
+    )
+    wrong = "0000" if pin != "0000" else "1111"
+    invoke("balance", {"identifier": {"number": number, "pin": wrong}}, services=services)
+    operator = Operator(services)
+    operator.ok(
+        "expiry", {"number": number, "expires_at": "2030-01-01T00:00:00Z", "reason": _REASON}
+    )
+    if name == "unfreeze":
+        operator.ok("freeze", {"number": number, "reason": _REASON})
+    written: set[str] = set()
+    actions: set[str] = set()
+    index_queries = 0
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        nonlocal index_queries
+        if model.name == "TransactWriteItems":
+            for item in params["TransactItems"]:
+                (kind, operation), *_rest = item.items()
+                actions.add(_ITEM_ACTIONS[kind])
+                if kind != "ConditionCheck":
+                    written.update(names_in(operation))
+        elif model.name == "Query" and "IndexName" in params:
+            index_queries += 1
+        else:
+            actions.add(f"dynamodb:{model.name}")
+            if model.name in ("PutItem", "UpdateItem"):
+                written.update(names_in(params))
+
+    events = aws.client("dynamodb").meta.events
+    events.register("before-parameter-build.dynamodb.*", record)
+    try:
+        # When the operation runs
+        for body in _operator_scenarios()[name]:
+            text = json.dumps(body).replace("{number}", number)
+            assert operator.call(name, json.loads(text)).status in (200, 400)
+    finally:
+        events.unregister("before-parameter-build.dynamodb.*", record)
+    # Then it wrote exactly its list, with exactly its actions
+    # (its route's Access in the registry, which the stack turns into the role's policy)
+    (route,) = [r for r in OPERATOR_ROUTES if r.operation == f"backoffice:{name}"]
+    assert written == set(route.access.writes)
+    assert actions == set(route.access.table_actions)
+    assert (index_queries > 0) == route.access.query_customers

@@ -2,7 +2,9 @@
 compared step by step with a small in-memory model of what must have happened.
 
 Rules: issue, printed stock import, activate, deactivate, balance (right, wrong, missing PIN),
-replay of an earlier idempotency key with other parameters, waiting (lockouts end), and on every
+reserve, capture, refund, revoke, the expiry job, the back office (freeze, unfreeze, unlock PIN,
+adjust, expiry, customer erasure, lookup), replay of an earlier idempotency key with other
+parameters, waiting (lockouts end), and on every
 mutation an optional injected storage fault: transaction conflicts or throttling N times (N at or
 over the retry budget must give ``503 retry_error`` and no effect at all) or a lost response after
 the commit (the service's retry must replay, never execute twice).
@@ -10,8 +12,10 @@ the commit (the service's retry must replay, never execute twice).
 After every step (``storage_matches_model``): every card in the table is in the model and equal to
 it; each card's balance + held equals the sum of its ledger entries and the entries chain; no
 balance is negative; states only move forward; each ledger entry belongs to exactly one stored
-idempotency record; the table holds exactly the records the model expects (no effect from a 503);
-PIN failure counters match the model. Replays are compared byte for byte with the first response.
+idempotency record, except an operator's action that moves no money (it keeps no record, and
+names its operator and reason); the table holds exactly the records the model expects (no effect
+from a 503); PIN failure counters, the frozen flag, the expiry and the customer index key match
+the model. Replays are compared byte for byte with the first response.
 
 The model, the rules and the invariants live in ``tests/reliability/ledger_model/``; this file
 only runs the machine in both configurations.

@@ -460,7 +460,8 @@ def assert_ledger_consistent(repository: Any) -> int:
             )
             assert entry.amount == change, f"card {index}: entry {entry.kind} amount != its change"
         # Chain in time order; entries written at the same instant (a fixed test clock) are
-        # linked by their before/after values.
+        # linked by their before/after values, those that move nothing (an operator's freeze)
+        # first: taking one where it fits never keeps another from fitting.
         remaining = sorted(entries, key=lambda entry: entry.created_at)
         state = (0, 0)
         while remaining:
@@ -468,7 +469,12 @@ def assert_ledger_consistent(repository: Any) -> int:
             nxt = next(
                 (
                     entry
-                    for entry in remaining
+                    for entry in sorted(
+                        remaining,
+                        key=lambda e: (
+                            (e.balance_before, e.held_before) != (e.balance_after, e.held_after)
+                        ),
+                    )
                     if entry.created_at == earliest
                     and (entry.balance_before, entry.held_before) == state
                 ),

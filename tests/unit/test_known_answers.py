@@ -46,6 +46,7 @@ DERIVED_KEYS = {
     "params_key": "7c507f7ece1d26ea4324d840b36ea8014308e1e488657cc84ef869b3de3836d1",
     "sealing_key": "dabd04e75b46f69f882a80ac20289c30774b634cc91cf90f7a6a6fc5154ce310",
     "instrument_key": "301a21ee8f2df1b43c01b328290a51bcb69f3cd1d295f96a7f016937551c1941",
+    "customer_index_key": "240d660b507bf4dfb1c13d2e9a0927ab1af4fa7ecc03f998bb3372f88a3ca2bd",
 }
 
 
@@ -58,6 +59,13 @@ def test_every_derived_key_is_the_one_stored_data_was_written_with(
 
 
 # Card lookup, PIN hash, request hashes ------------------------------------------------------------
+
+
+def test_customer_index_key_of_a_known_customer(material: KeyMaterial) -> None:
+    # Cards are found by customer (and erased) through this hash: a change loses the index.
+    assert material.customer_hash("64810476") == (
+        "88e078d262107a2e02a4710684259e76968ce9e5ce2589e618bc0759a793c028"
+    )
 
 
 def test_card_lookup_and_pin_hash_of_a_known_card(material: KeyMaterial) -> None:

@@ -200,7 +200,9 @@ def test_error_codes_of_the_errors_module_are_all_contract_codes() -> None:
     for cls in classes:
         ErrorResponse(error_code=cls.error_code, message=cls.message)
     statuses = {cls.error_code: cls.status for cls in classes}
-    assert statuses["invalid_card"] == statuses["card_not_found"] == 400
+    assert statuses["invalid_card"] == errors.CardNotFound.status == 400
+    # The same code, told to operators as what it is there: no such card.
+    assert errors.UnknownCard.error_code == "card_not_found" and errors.UnknownCard.status == 404
     assert statuses["unauthorized"] == 401
     assert statuses["payload_too_large"] == 413
     assert statuses["retry_error"] == 503

@@ -161,6 +161,7 @@ class Gateway:
         pages: Mapping[str, tuple[str, bytes]] | None = None,
         verify_operator: OperatorVerifier | None = None,
         operator_policies: Mapping[str, str] | None = None,
+        operator_pages: Mapping[str, Callable[[], bytes]] | None = None,
     ) -> None:
         self.settings = settings
         self.routes = routes
@@ -170,6 +171,9 @@ class Gateway:
         #: Caller ARN -> the managed policy it holds (SUPPORT or FINANCE), as IAM would decide;
         #: a caller not listed holds FINANCE (every operator route).
         self.operator_policies = dict(operator_policies or {})
+        #: Local-only signed GET answers under /admin/ with no Lambda in the stack (the recent
+        #: events of the local run): path -> a function giving the JSON body.
+        self.operator_pages = dict(operator_pages or {})
         #: Local-only GET pages: path -> (content type, body).
         self.pages = dict(pages or {})
         #: Local-only apps by path prefix (``/console``): they answer every method themselves.
@@ -200,6 +204,11 @@ class Gateway:
             if path == prefix or path.startswith(prefix + "/"):
                 status, answer_headers, answer_body = app(method, target, headers, body)
                 return Answer(status, answer_body, dict(answer_headers))
+        if path in self.operator_pages:
+            caller = self._operator(method, target, headers, body)
+            if caller is None or method != "GET":
+                return error_answer(errors.Forbidden())
+            return Answer(200, self.operator_pages[path](), {"Content-Type": JSON_TYPE})
         found = self.match(path)
         if found is None:
             return error_answer(errors.NotFound())

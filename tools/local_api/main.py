@@ -17,6 +17,7 @@ from botocore.credentials import Credentials
 from giftcard.routes import FINANCE, SUPPORT, WEBHOOKS
 from giftcard.settings import Settings, get_settings
 from tools.console import ConsoleApp
+from tools.local_api import events as events_out
 from tools.local_api.docs import docs_pages
 from tools.local_api.gateway import (
     HOST,
@@ -39,6 +40,9 @@ from tools.local_api.sigv4 import (
     cli_invocation,
     local_operator_credential,
 )
+
+#: The local run's recent events (no Lambda in the stack: consumers subscribe to the bus there).
+RECENT_EVENTS_PATH = "/admin/events/recent"
 
 #: The local run's second operator, holding the support policy only (generated when unset).
 SUPPORT_ACCESS_KEY_ID = "SUPPORT_ACCESS_KEY_ID"
@@ -207,12 +211,18 @@ def main() -> int:
             print(f"cannot start the local run: {exc}", file=sys.stderr)
             return 2
         verifier = SigV4Verifier([operator, support], region=REGION)
+        # Events out: the table's stream in moto, published by the same code as the stack's
+        # publisher; a log line per event, the last 100 at GET /admin/events/recent.
+        poller = events_out.start(settings)
         gateway = Gateway(
             settings,
             served,
             load_authorizer(),
             verify_operator=verifier.caller,
             operator_policies={operator.arn: FINANCE, support.arn: SUPPORT},
+            operator_pages={
+                RECENT_EVENTS_PATH: lambda: poller.recent_json().encode("utf-8"),
+            },
         )
         try:
             server = LocalServer((HOST, port), gateway)
@@ -239,6 +249,7 @@ def main() -> int:
         run_expiry_job_until(stop, expiry_rate_seconds())
         server.shutdown()
         thread.join()
+        poller.stop()
         print("Stopped.", flush=True)
         return 0
     finally:

@@ -9,6 +9,7 @@ from hypothesis import event
 from hypothesis.stateful import RuleBasedStateMachine
 
 from giftcard import aws
+from giftcard.backoffice import OPERATIONS
 from giftcard.cards import CardState
 from tests.reliability.faults import CONFLICT, LOST, THROTTLE, FaultPlan, injected
 from tests.reliability.leaks import leaks
@@ -92,6 +93,8 @@ class LedgerBase(RuleBasedStateMachine):
     ) -> tuple[int, str]:
         self.plan.arm(*fault)
         try:
+            if name in OPERATIONS:
+                return self.h.operate(name, body)
             return self.h.call(name, body, instrument_id=instrument_id)
         finally:
             self.plan.disarm()

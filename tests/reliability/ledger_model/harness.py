@@ -25,6 +25,8 @@ START_EPOCH = 1_800_000_000.0
 STOCK_PREFIX = "6000"
 
 _tables = itertools.count(1)
+#: The operator of the back office rules.
+ACTOR = "arn:aws:iam::123456789012:user/ledger-model"
 
 
 def card_number(seed: int) -> str:
@@ -95,6 +97,15 @@ class Harness:
         result = handler(name)(event, LambdaContext(), self.services)
         assert result["headers"]["Content-Type"] == "application/json"
         return result["statusCode"], result["body"]
+
+    def operate(self, name: str, body: Any) -> tuple[int, str]:
+        """One back office operation, as its handler will call it, by the operator ``ACTOR``."""
+        from tests.support.operator import Operator
+
+        # (no tick: the rules move the clock themselves, and the model reads it)
+        operator = Operator(self.services, actor=ACTOR, secrets=self.secrets, tick=0)
+        answer = operator.call(name, body)
+        return answer.status, answer.body
 
     def run_expiry_job(self) -> dict[str, int]:
         summary: dict[str, int] = handler("reservation_expiry")(

@@ -12,7 +12,12 @@ from giftcard.items import (
     entry_from_item,
     instrument_from_item,
 )
+from giftcard.writes import OPERATOR_KINDS
 from tests.reliability.ledger_model.base import LedgerBase
+from tests.reliability.ledger_model.harness import ACTOR
+
+#: The operator actions that move no money (every kind of theirs but adjust).
+RECORDLESS_KINDS = frozenset(OPERATOR_KINDS) - {"adjust"}
 
 
 class StorageInvariants(LedgerBase):
@@ -47,8 +52,16 @@ class StorageInvariants(LedgerBase):
 
         assert len(cards) == len(self.cards), "cards in the table differ from the model"
         assert len(records) == self.records, "idempotency records differ from the model"
-        assert all(int(item["status"]) in (200, 400) for item in records.values())
-        owners = [entry.record_pk for entry in entries]
+        # (404: the back office's adjust of an unknown card, a refusal stored like the 400s)
+        assert all(int(item["status"]) in (200, 400, 404) for item in records.values())
+        # An operator's action that moves no money keeps no record (it is idempotent by what it
+        # changes); every other entry belongs to exactly one stored record.
+        unowned = [entry for entry in entries if not entry.record_pk]
+        assert all(e.kind in RECORDLESS_KINDS and e.amount == 0 for e in unowned), (
+            "a ledger entry that moves money without its idempotency record"
+        )
+        assert all(e.actor == ACTOR and e.reason for e in unowned), "an operator entry's who/why"
+        owners = [entry.record_pk for entry in entries if entry.record_pk]
         assert len(owners) == len(set(owners)), "two ledger entries for one idempotency record"
         assert set(owners) <= set(records), "a ledger entry without its idempotency record"
 
@@ -82,6 +95,11 @@ class StorageInvariants(LedgerBase):
             ), f"{label}: PIN guess counter, lock or lockout streak differs from the model"
             assert stored.pin_failures <= self.h.settings.pin_max_failures
             assert stored.deactivated_at == expected.deactivated_at, f"{label}: deactivated_at"
+            assert (stored.frozen is not None) == expected.frozen, f"{label}: frozen flag"
+            assert stored.expires_at == expected.expires_at, f"{label}: expires_at"
+            assert (stored.customer_key is not None) == (expected.customer == "indexed"), (
+                f"{label}: customer index key"
+            )
             before = self.seen_states.get(lookup)
             assert before is None or STATE_ORDER[stored.state] >= STATE_ORDER[before], (
                 f"{label}: state moved backwards"

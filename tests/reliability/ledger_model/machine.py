@@ -16,12 +16,13 @@ from giftcard.cards import luhn_valid
 from tests.reliability.ledger_model.harness import error_code, major
 from tests.reliability.ledger_model.invariants import StorageInvariants
 from tests.reliability.ledger_model.model import DIGITS, PAYMENT_COMMANDS, Expect, amount_body
+from tests.reliability.ledger_model.operators import REASON, OperatorRules
 from tests.reliability.ledger_model.redemption import RedemptionRules
 from tests.reliability.ledger_model.strategies import NO_FAULT, faults, pin_kinds, targets
 from tests.reliability.ledger_model.webhooks import WebhookRules
 
 
-class LedgerMachine(WebhookRules, RedemptionRules, StorageInvariants):
+class LedgerMachine(WebhookRules, RedemptionRules, OperatorRules, StorageInvariants):
     @precondition(lambda self: bool(self.replies))
     @rule(
         choice=st.integers(0, 10**6),
@@ -51,6 +52,9 @@ class LedgerMachine(WebhookRules, RedemptionRules, StorageInvariants):
             body = {"card_number": number, "amount": money}
         elif name == "deactivate":
             body = {"card_number": number, "pin": self.pin_to_send(card, pin, choice) or "0000"}
+        elif name == "adjust":
+            key_field = "idempotency_key"
+            body = {"number": number, "amount": money, "reason": REASON}
         elif name == "instrument_create":
             key_field = "idempotency_key"
             body = {
@@ -64,7 +68,7 @@ class LedgerMachine(WebhookRules, RedemptionRules, StorageInvariants):
         # Whatever the new parameters would do, the stored response comes back unchanged.
         # (deactivate and the payment operations find their record with a read; a number that
         # cannot be a card is refused before any read, through the transaction)
-        reads_first = name in ("deactivate", "instrument_create") and luhn_valid(number)
+        reads_first = name in ("deactivate", "instrument_create", "adjust") and luhn_valid(number)
         replay_transacts = not reads_first and name not in PAYMENT_COMMANDS
         self.mutate(
             name,

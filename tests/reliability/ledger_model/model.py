@@ -67,6 +67,17 @@ class ModelCard:
     lockouts: int = 0  # in a row, without a right PIN in between
     hard_locked: bool = False
     deactivated_at: str | None = None
+    #: An operator froze it (back office): refuses balance, activation and reservations.
+    frozen: bool = False
+    #: Set by an operator (the deployment's expiry policy is off here); UTC ISO to the second.
+    expires_at: str | None = None
+    #: Its customer: "indexed" (with an id, so the customer index finds it: issued cards have
+    #: "c-1"), "sealed" (stored without an id: activations send an e-mail only), None (none, or
+    #: erased).
+    customer: str | None = None
+
+    def expired(self, now_iso: str) -> bool:
+        return self.expires_at is not None and self.expires_at <= now_iso
 
 
 @dataclass

@@ -143,7 +143,9 @@ class RedemptionRules(LedgerBase):
             return refused
         if card.pin and self.pin_check(card, pin, refused):
             return refused
-        if card.state is not CardState.ACTIVE or card.currency != currency:
+        if card.frozen or card.state is not CardState.ACTIVE or card.currency != currency:
+            return refused
+        if card.expired(self.h.clock.now().iso):
             return refused
         reserved = min(minor, card.balance) if allow_partial else minor
         if reserved <= 0 or reserved > card.balance:
@@ -285,8 +287,9 @@ class RedemptionRules(LedgerBase):
         def decide(instrument: ModelInstrument, card: ModelCard, minor: int) -> Expect:
             if minor > instrument.refundable:
                 return Expect(400, "failed_command", stored=True)
-            if card.state is CardState.DEACTIVATED:
+            if card.state is CardState.DEACTIVATED or card.expired(self.h.clock.now().iso):
                 return Expect(400, "instrument_error", stored=True)
+            # (a frozen card still takes refunds: the block stops spending, not money back)
 
             def check(parsed: Any) -> None:
                 self.check_transactions(

@@ -98,6 +98,7 @@ class WebhookRules(LedgerBase):
                 state=CardState.INACTIVE if unfunded else CardState.ACTIVE,
                 currency=None if unfunded else currency,
                 balance=0 if unfunded else minor,
+                customer="indexed",  # the issue body's customer has an id
             )
 
         self.mutate("issue", body, key, fault, Expect(200, stored=True, check=check, commit=commit))
@@ -182,6 +183,7 @@ class WebhookRules(LedgerBase):
                         state=CardState.ACTIVE,
                         currency=currency,
                         balance=minor,
+                        customer="sealed",
                     )
                     self.secrets.add_card(number)
 
@@ -190,6 +192,8 @@ class WebhookRules(LedgerBase):
             return Expect(
                 400, "card_not_found", stored=keyed, transacts=keyed or luhn_valid(number)
             )
+        if card.frozen:  # whatever its state: the block is what the caller must hear
+            return Expect(400, "card_frozen", stored=keyed)
         if card.state is CardState.ACTIVE:
             return Expect(400, "card_already_active", stored=keyed)
         if card.state is CardState.DEACTIVATED:
@@ -197,6 +201,9 @@ class WebhookRules(LedgerBase):
 
         def activated(_parsed: Any) -> None:
             card.state, card.currency, card.balance = CardState.ACTIVE, currency, minor
+            # The activation's customer (an e-mail) replaces the sealed one; an index key from
+            # the issue stays.
+            card.customer = card.customer if card.customer == "indexed" else "sealed"
 
         return Expect(200, stored=True, check=check, commit=activated)
 
@@ -286,10 +293,14 @@ class WebhookRules(LedgerBase):
             expect.status, expect.code = 400, "invalid_card"
         elif card.pin and (refused := self.pin_check(card, sent, expect)):
             expect.status, expect.code = 400, refused
+        elif card.frozen:
+            expect.status, expect.code = 400, "card_frozen"
         elif card.state is CardState.INACTIVE:
             expect.status, expect.code = 400, "card_not_active"
         elif card.state is CardState.DEACTIVATED:
             expect.status, expect.code = 400, "card_deactivated"
+        elif card.expired(self.h.clock.now().iso):
+            expect.status, expect.code = 400, "card_expired"
         # A PIN sent with a plausible number is charged (a conditional write) before anything
         # else, known card or not; without a PIN the card is only read.
         charged = bool(sent) and luhn_valid(number)
