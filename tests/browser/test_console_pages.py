@@ -1,6 +1,7 @@
 """The console's pages in Chromium against a stand-in operator API (tests/support/
 console_fake_api.py): search, the card and its history, the action dialogs, money and times for
-people, the keyboard alone, 200 % zoom and the support look. The flows through
+people, the keyboard alone, 200 % zoom, the support look, and
+the liability chart over several audited dates. The flows through
 the real service are in test_console_local.py."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from botocore.credentials import Credentials
 from tests.support.console_fake_api import FINANCE_KEY, REGION, SUPPORT_KEY, FakeOperatorApi
 from tools.console import ConsoleApp, ConsoleServer
 
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 #: One worker runs every browser test (`make test` distributes with --dist loadgroup): one
 #: browser, one local run.
 pytestmark = pytest.mark.xdist_group("browser")
@@ -158,7 +161,7 @@ def test_freeze_with_the_keyboard_alone(consoles, visit) -> None:
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
-    page.get_by_text("Card frozen.").wait_for()
+    expect(page.locator(".notice")).to_have_text("Card frozen.")
     assert page.locator(".badge.frozen").inner_text() == "frozen"
     assert page.locator("#history tbody tr").first.locator("th").inner_text() == "Frozen"
     # Escape closes a dialog without changing anything, focus back on its button
@@ -185,7 +188,7 @@ def test_adjust_shows_the_new_balance_and_keeps_card_numbers_out_of_reasons(
     assert "12 or more digits" in dialog.get_by_role("alert").inner_text()
     dialog.get_by_label("Reason").fill("double charge at store 12")
     dialog.get_by_role("button", name="Adjust balance").click()
-    page.get_by_text("Balance adjusted: now €10.00.").wait_for()
+    expect(page.locator(".notice")).to_have_text("Balance adjusted: now €10.00.")
     assert page.locator("#balance").inner_text() == "€10.00"
     newest = page.locator("#history tbody tr").first
     assert newest.locator("th").inner_text() == "Adjusted"
@@ -203,6 +206,45 @@ def test_support_sees_no_finance_action_or_page(consoles, visit) -> None:
     assert "support policy" in page.locator("#who").inner_text()
     page.goto(consoles.support + "liability")
     assert page.get_by_role("heading", level=1).inner_text() == "This page is for finance"
+
+
+def test_liability_is_charted_over_the_audited_dates(consoles, visit, screenshots: Path) -> None:
+    # Given audits on three nights, the money growing in between
+    api = consoles.api
+    grown = api.add_card("7777009999990004", 0)  # the other tests' cards stay as they are
+    api.audit_on(f"{_days_ago(3)}T02:00:00Z")
+    api.cards[grown].balance += 2000
+    api.audit_on(f"{_days_ago(2)}T02:00:00Z")
+    api.cards[grown].held += 1500
+    api.audit_on(f"{_days_ago(1)}T02:00:00Z")
+    page = visit().page
+    page.goto(consoles.finance + "liability")
+    # Then each currency has a chart with one column per audited date, spendable and held stacked
+    usd = page.get_by_role("img", name=re.compile(r"^Outstanding in USD"))
+    usd.wait_for()
+    assert usd.locator("g.column").count() == 3
+    figure = page.locator("figure").filter(has=usd)
+    figure.get_by_text("Figures as a table").click()
+    assert figure.locator("table tbody tr").last.inner_text() == (
+        f"{_day_label(1)}\t$90.00\t$15.00\t$105.00"
+    )
+    figures = page.locator("#liability-figures").inner_text()
+    assert "EUR" in figures and "JPY" in figures and "¥5,000" in figures
+    page.screenshot(path=screenshots / "liability.png", full_page=True)
+    page.goto(consoles.finance + "dormancy")
+    usd_bars = page.locator("section.dormancy[data-currency=USD]")
+    usd_bars.locator("svg.chart").wait_for()
+    assert "$25.00 · 1 card(s), 2\N{EN DASH}3 years" in usd_bars.inner_text()
+    page.screenshot(path=screenshots / "dormancy.png", full_page=True)
+
+
+def _days_ago(days: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+def _day_label(days: int) -> str:
+    day = datetime.now(UTC) - timedelta(days=days)
+    return f"{day.strftime('%b')} {day.day}"
 
 
 def test_pages_are_readable_at_200_percent_zoom(consoles, visit) -> None:

@@ -208,3 +208,15 @@ def test_an_api_without_the_finance_read_gets_the_support_look(api: FakeOperator
     api.op_audit_latest = missing  # type: ignore[method-assign]
     status, _, body = call(console(api), "GET", "/console/api/session")
     assert (status, body["policy"]) == (200, "support")
+
+
+def test_the_console_calls_the_registry_operator_routes_with_their_policies() -> None:
+    # Every operator route of the registry is a call the console makes, needing the same policy
+    # (the page hides what the operator's policy does not allow).
+    from giftcard.routes import OPERATOR, ROUTES
+    from tools.console.operations import OPERATIONS
+
+    registry = {(r.method, r.path, r.policy) for r in ROUTES if r.api == OPERATOR}
+    console = {(op.method, op.path, op.policy) for op in OPERATIONS}
+    assert registry, "the registry has no operator route"
+    assert registry <= console

@@ -295,8 +295,8 @@ class FakeOperatorApi:
             ],
         }
 
-    def op_audit_run(self, payload: dict, query: dict, caller: str) -> dict:
-        as_of = _now()
+    def op_audit_run(self, payload: dict, query: dict, caller: str, as_of: str = "") -> dict:
+        as_of = as_of or _now()
         audit_id = f"a-{len(self.audits) + 1}"
         liability = self._liability(audit_id, as_of)
         dormancy = {
@@ -306,7 +306,12 @@ class FakeOperatorApi:
                 {
                     "currency": row["currency"],
                     "buckets": [
-                        {"bucket": "<1y", "cards": row["cards"], "outstanding": row["outstanding"]}
+                        {"bucket": "<1y", "cards": row["cards"], "outstanding": row["outstanding"]},
+                        {
+                            "bucket": "2-3y",
+                            "cards": 1,
+                            "outstanding": _money(2500, row["currency"]),
+                        },
                     ],
                 }
                 for row in liability["currencies"]
@@ -326,6 +331,10 @@ class FakeOperatorApi:
             }
         )
         return {"audit_id": audit_id, "status": "finished"}
+
+    def audit_on(self, as_of: str) -> None:
+        """A finished audit as of ``as_of`` (an earlier night), with today's figures."""
+        self.op_audit_run({}, {}, "scheduler", as_of=as_of)
 
     def _audit(self, query: dict) -> dict:
         chosen = [a for a in self.audits if a["as_of"][:10] == query.get("date", a["as_of"][:10])]

@@ -93,7 +93,8 @@ export async function cardPage(main, session) {
   const state = { card: null, cursors: [null], page: 0, size: 20, next: null };
   const heading = el("h1", { tabindex: "-1" });
   const badges = el("p", { class: "badges" });
-  const notice = el("p", { class: "notice", role: "status", hidden: true });
+  // Read out through the page's one live region (announce), not twice.
+  const notice = el("p", { class: "notice", hidden: true });
   const detailBox = el("section", { "aria-labelledby": "details-title" });
   const actionBar = el("div", { class: "actions", role: "group", "aria-label": "Actions" });
   const actionSection = el("section", { "aria-labelledby": "actions-title" },
