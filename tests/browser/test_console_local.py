@@ -119,8 +119,14 @@ def test_a_stolen_card_is_found_and_frozen_and_the_webhook_refuses_it(
     assert balance(local, number, pin)[0] == 200
     # and the events page shows what happened, linked to the card by card_id
     page.get_by_role("link", name="Recent events").click()
-    page.locator("#events tbody tr").first.wait_for()
-    events = page.locator("#events").inner_text()
+    # The local run publishes events from the table's stream shortly after each change.
+    for _ in range(40):
+        page.locator("#events tbody tr").first.wait_for()
+        events = page.locator("#events").inner_text()
+        if "Gift Card Unfrozen" in events:
+            break
+        page.wait_for_timeout(250)
+        page.reload()
     assert "Gift Card Frozen" in events and "Gift Card Unfrozen" in events
     page.screenshot(path=screenshots / "events.png", full_page=True)
     seen.assert_never_shown(number)
