@@ -316,6 +316,76 @@ def local_scale(results: Mapping[str, Any]) -> str:
     return f"Median ms of {scale['samples']} calls, interleaved.\n\n" + table(header, rows)
 
 
+def shares(parts: Mapping[str, float]) -> str:
+    words = {
+        "parse": "botocore parsing the JSON",
+        "load": "loading DynamoDB values",
+        "fold": "the audit fold",
+    }
+    return ", ".join(f"{words.get(name, name)} {share:.0%}" for name, share in parts.items())
+
+
+def audit(results: Mapping[str, Any]) -> str:
+    """The audit's measured throughput, and what it projects for DynamoDB (bench/audit.py)."""
+    figures = results.get("audit")
+    if not figures:
+        return ABSENT
+    segments = figures["segments"]
+    moto = figures["moto_items_per_second_per_segment"]
+    cpu = figures["cpu_items_per_second"]
+    item_bytes = figures["item_bytes"]
+    per_card = figures["items"] / figures["cards"]
+    budget = figures["lambda_seconds"] * figures["budget_share"]
+    per_run = cpu * budget
+    page_items = figures.get("page_items", 1000)
+    page_bytes = page_items * item_bytes
+    rows = [
+        [
+            "table",
+            f"{figures['cards']:,} cards, {figures['items']:,} items, {item_bytes} bytes per item",
+        ],
+        ["moto, 1 segment (items/s per segment)", f"{moto['1']:,}"],
+        [f"moto, {segments} segments at once (items/s per segment)", f"{moto[str(segments)]:,}"],
+        [
+            "CPU in our process: parse + load + audit fold (items/s, one interpreter)",
+            f"{cpu:,} (" + shares(figures.get("cpu_shares", {})) + ")",
+        ],
+    ]
+    projection = [
+        [
+            f"a Scan page of {page_items:,} items",
+            f"about {page_bytes / 1024:.0f} KiB: {-(-page_bytes // 4096)} read units, strongly "
+            "consistent",
+        ],
+        [
+            f"one job: items in {budget:.0f} s ({figures['budget_share']:.0%} of Lambda's "
+            f"{figures['lambda_seconds']} s)",
+            f"about {per_run / 1e6:.1f} million (CPU-bound: {cpu:,} items/s)",
+        ],
+        [
+            f"one job: cards at {per_card:.1f} items per card (this table)",
+            f"about {per_run / per_card / 1e6:.1f} million",
+        ],
+        [
+            "one job: cards at 11 items per card (10 ledger entries each)",
+            f"about {per_run / 11 / 1e6:.2f} million",
+        ],
+    ]
+    info = figures.get("measured", {})
+    when = (
+        f"Measured by `{info['command']}` on {info['date']}: {info['python']}, {info['machine']}, "
+        f"load average {info['load_average_at_start']} at start.\n\n"
+        if info
+        else ""
+    )
+    return (
+        when
+        + table(["figure", "last run"], rows)
+        + "\n\nProjected for DynamoDB (from the CPU figure; see the reasoning below):\n\n"
+        + table(["projection", "value"], projection)
+    )
+
+
 def render(results: Mapping[str, Any]) -> str:
     blocks = {
         "measured": measured(results),
@@ -328,6 +398,7 @@ def render(results: Mapping[str, Any]) -> str:
         "breakdown": breakdown(results),
         "sizes": sizes(results),
         "local_scale": local_scale(results),
+        "audit": audit(results),
     }
     page = Template(TEMPLATE.read_text(encoding="utf-8")).substitute(blocks)
     # An empty block leaves a dangling space or blank lines; the page stays tidy without them.

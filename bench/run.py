@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import ROOT, coldstart, flows, local_scale, warm
+from bench import ROOT, audit, coldstart, flows, local_scale, warm
 from bench.server import loopback_aws
 
 GOALS = {
@@ -127,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--local-samples", type=int, default=15, help="calls per webhook on each local run"
+    )
+    parser.add_argument(
+        "--audit-cards", type=int, default=3000, help="cards of the audit's synthetic table"
     )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args(argv)
@@ -321,6 +324,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
 
+    # The audit's throughput, on a moto server of its own (a table of synthetic cards only).
+    progress(f"audit throughput ({args.audit_cards:,} cards)")
+    with loopback_aws(), warm.quiet_logs():
+        audit_figures = audit.measure(args.audit_cards)
+    audit_figures["measured"]["command"] = "make bench"
+    report.append(
+        table(
+            "Audit throughput (items/s per segment)",
+            ["figure", "value"],
+            [
+                [f"moto, {segments} segment(s)", rate]
+                for segments, rate in audit_figures["moto_items_per_second_per_segment"].items()
+            ]
+            + [["our CPU: load + fold (one interpreter)", audit_figures["cpu_items_per_second"]]],
+        )
+    )
+
     # make run at programme scale: two local runs (subprocesses), after the moto server above.
     scale = local_scale.measure(args.local_cards, args.local_samples, progress)
     report.append(table(*local_scale.rows(scale)))
@@ -336,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "layer_unzipped_mb": layer_mb,
         "max_item_bytes": max_item,
         "local_scale": scale,
+        "audit": audit_figures,
         # For docs/performance.md (bench/report.py): the figures behind its prose, and where.
         "round_trip_operations": operations,
         "powertools_round_trips": powertools,

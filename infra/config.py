@@ -36,6 +36,9 @@ STACK_OWNED_VARIABLES = frozenset(
         "API_KEY_HEADER",
         "MAX_BODY_BYTES",
         "EVENT_BUS_NAME",
+        # the audit job's (infra/audit.py): from audit_segments, and the function's own name
+        "AUDIT_SEGMENTS",
+        "AUDIT_FUNCTION_NAME",
     }
 )
 
@@ -88,6 +91,7 @@ FUNCTION_SCOPED_VARIABLES: Mapping[str, frozenset[str]] = {
 WAF_MAX_INSPECTABLE_BODY = 64 * 1024
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_SCHEDULE = re.compile(r"^(cron|rate)\([^()]+\)$")
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
 
@@ -125,6 +129,13 @@ class StackConfig:
     lambda_timeout_seconds: int = 10
     reservation_expiry_rate_minutes: int = 15
     reservation_expiry_timeout_seconds: int = 60
+    #: The nightly audit (infra/audit.py): an EventBridge schedule expression, in UTC.
+    audit_schedule: str = "cron(0 3 * * ? *)"
+    #: Segments of its parallel scan (threads in one invocation).
+    audit_segments: int = 4
+    #: 1769 MB is one full vCPU: the audit is CPU-bound once DynamoDB pages arrive.
+    audit_memory_mb: int = 1769
+    audit_timeout_seconds: int = 900
     functions_dir: Path = PROJECT_ROOT / "functions"
     layer_asset_dir: Path = PROJECT_ROOT / "build" / "layer"
     #: Environment variables for the service settings given in context (validated).
@@ -156,6 +167,16 @@ class StackConfig:
             raise ValueError("reservation_expiry_timeout_seconds must be within 1..900")
         if self.pin_lockout_alarm_threshold < 1 or self.pin_lockout_hourly_alarm_threshold < 1:
             raise ValueError("PIN lockout alarm thresholds must be at least 1")
+        if not _SCHEDULE.match(self.audit_schedule):
+            raise ValueError(
+                "audit_schedule must be an EventBridge schedule expression: cron(...) or rate(...)"
+            )
+        if not 1 <= self.audit_segments <= 64:
+            raise ValueError("audit_segments must be within 1..64")
+        if not 128 <= self.audit_memory_mb <= 10240:
+            raise ValueError("audit_memory_mb must be within 128..10240")
+        if not 60 <= self.audit_timeout_seconds <= 900:
+            raise ValueError("audit_timeout_seconds must be within 60..900 (Lambda's maximum)")
         if self.reservation_expiry_rate_minutes < 1:
             raise ValueError("reservation_expiry_rate_minutes must be at least 1")
         if self.log_retention_days not in RETENTION_DAYS:

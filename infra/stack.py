@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.api import Api
+from infra.audit import AuditJob
 from infra.config import StackConfig, config_from_context, context_keys
 from infra.events import Events
 from infra.functions import Functions
@@ -70,6 +71,21 @@ class GiftCardStack(Stack):
             depends_on=self.api.rest_api,
         )
 
+        self.audit = AuditJob(
+            self,
+            "Audit",
+            config=config,
+            storage=self.storage,
+            layer=self.layer.layer,
+            alarm_topic=self.monitoring.topic,
+        )
+        # The operator routes that read kept audits or start the job (giftcard.grants.Access).
+        for construct in self.functions.by_name.values():
+            if construct.spec.access.reads_audits:
+                self.audit.grant_read(construct.function)
+            if construct.spec.access.starts_audit:
+                self.audit.grant_run(construct.function)
+
         CfnOutput(
             self,
             "ApiUrl",
@@ -115,6 +131,7 @@ class GiftCardStack(Stack):
             value=self.events.bus.event_bus_name,
             description="EventBridge bus with one event per ledger entry (source giftcard)",
         )
+        CfnOutput(self, "AuditFunctionName", value=self.audit.function.function_name)
 
 
 def build_app(

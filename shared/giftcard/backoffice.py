@@ -514,34 +514,3 @@ def _erase_card(
         return True
 
     return with_retries(context, attempt)
-
-
-# The operations, by name -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OperatorOperation:
-    """One operator route's domain side: its function and its request and 200 answer models."""
-
-    function: Callable[[Any, RequestContext], Reply]
-    request: type[views.RequestModel]
-    response: type[views.ResponseModel]
-    #: Changes something (recorded with actor, reason and time) rather than only reading.
-    changes: bool
-
-
-OPERATIONS: dict[str, OperatorOperation] = {
-    "lookup": OperatorOperation(lookup, views.LookupRequest, views.CardResponse, False),
-    "history": OperatorOperation(history, views.HistoryRequest, views.HistoryResponse, False),
-    "freeze": OperatorOperation(freeze, views.FreezeRequest, views.CardResponse, True),
-    "unfreeze": OperatorOperation(unfreeze, views.UnfreezeRequest, views.CardResponse, True),
-    "unlock_pin": OperatorOperation(unlock_pin, views.UnlockPinRequest, views.CardResponse, True),
-    "adjust": OperatorOperation(adjust, views.AdjustRequest, views.AdjustResponse, True),
-    "expiry": OperatorOperation(expiry, views.ExpiryRequest, views.CardResponse, True),
-    "customers_cards": OperatorOperation(
-        customers_cards, views.CustomerCardsRequest, views.CustomerCardsResponse, False
-    ),
-    "customers_erase": OperatorOperation(
-        customers_erase, views.CustomerEraseRequest, views.CustomerEraseResponse, True
-    ),
-}

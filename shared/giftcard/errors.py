@@ -154,6 +154,14 @@ class NotFound(ServiceError):
     message = "No such endpoint."
 
 
+class AuditNotFound(ServiceError):
+    """Reports and ``audit/latest`` before any audit finished (or none on the date asked)."""
+
+    status = 404
+    error_code = "audit_not_found"
+    message = "No finished audit was found (none has run yet, or none on the date asked)."
+
+
 class MethodNotAllowed(ServiceError):
     status = 405
     error_code = "method_not_allowed"

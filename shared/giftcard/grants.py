@@ -194,6 +194,10 @@ class Access:
     query_open_reservations: bool = False
     #: Query on the customer index (``customers``: a keyed hash of the customer id).
     query_customers: bool = False
+    #: Query on the kept audits' partition only (``infra.audit.AuditJob.grant_read``).
+    reads_audits: bool = False
+    #: May start the audit job (``infra.audit.AuditJob.grant_run``: invoke, its name in the env).
+    starts_audit: bool = False
     reads_key_material: bool = True
     reads_api_keys: bool = False
 
@@ -239,3 +243,7 @@ CUSTOMER_ERASE = Access(
     (*KEY, *CARD_ERASE, *OPERATOR_ENTRY),
     query_customers=True,
 )
+
+#: The reports read kept audits; the on-demand audit starts the job (which alone may Scan).
+AUDIT_READ = Access(reads_audits=True)
+AUDIT_START = Access(starts_audit=True)

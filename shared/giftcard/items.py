@@ -16,6 +16,7 @@ from giftcard.writes import (
     ENTRY_PREFIX,
     CardUpdate,
     LedgerEntry,
+    StoredAudit,
     StoredRecord,
 )
 
@@ -23,6 +24,10 @@ CARD_SK = "CARD"
 RECORD_SK = "IDEM"
 INSTRUMENT_PREFIX = "INSTR#"
 ISSUANCE_SK = "ISSUANCE"
+#: Every audit is one item of this partition, sorted by its start (``<as_of>#<audit_id>``): the
+#: latest, or the latest of a day, is one Query. One item a night stays far below a partition's
+#: limits.
+AUDIT_PK = "AUDIT"
 #: Daily issuance counters are kept this long (then TTL cleanup may delete them).
 ISSUANCE_RETENTION_SECONDS = 400 * 86400
 
@@ -327,4 +332,36 @@ def entry_attribution(item: dict[str, Any]) -> EntryAttribution:
         actor=str(item.get("actor") or item.get("key_id") or ""),
         reason=str(item.get("reason") or ""),
         last4=str(item.get("last4") or ""),
+    )
+
+
+# Audits -----------------------------------------------------------------------------------------
+
+
+def audit_sk(as_of: str, audit_id: str) -> str:
+    return f"{as_of}#{audit_id}"
+
+
+def audit_item(audit: StoredAudit) -> dict[str, Any]:
+    return {
+        "PK": AUDIT_PK,
+        "SK": audit_sk(audit.as_of, audit.audit_id),
+        "type": "audit",
+        "audit_id": audit.audit_id,
+        "as_of": audit.as_of,
+        "finished_at": audit.finished_at,
+        "cards_checked": audit.cards_checked,
+        "mismatches": audit.mismatches,
+        "body": audit.body,
+    }
+
+
+def audit_from_item(item: dict[str, Any]) -> StoredAudit:
+    return StoredAudit(
+        audit_id=str(item["audit_id"]),
+        as_of=str(item["as_of"]),
+        finished_at=str(item["finished_at"]),
+        cards_checked=int(item["cards_checked"]),
+        mismatches=int(item["mismatches"]),
+        body=str(item["body"]),
     )

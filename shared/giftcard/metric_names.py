@@ -13,3 +13,9 @@ RETRIES_EXHAUSTED = "StorageRetriesExhausted"
 ISSUANCE_LIMIT_REACHED = "IssuanceLimitReached"
 ISSUANCE_CEILING_NEAR = "IssuanceCeilingNear"
 RESERVATIONS_EXPIRED = "ReservationsExpired"
+#: The nightly audit (``giftcard.audit_job``): what is owed per currency (dimension ``currency``,
+#: major units), cards whose balance or held does not match their ledger (alarmed: any is a bug
+#: or tampering), and how many cards it checked.
+AUDIT_OUTSTANDING = "AuditOutstanding"
+AUDIT_MISMATCHES = "AuditMismatches"
+AUDIT_CARDS_CHECKED = "AuditCardsChecked"

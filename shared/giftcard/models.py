@@ -9,6 +9,7 @@ annotation from its string at class creation (each handler's cold start); writte
 class body evaluates them once, for free.
 """
 
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -185,6 +186,7 @@ ErrorCode = Literal[
     "unauthorized",
     "forbidden",
     "not_found",
+    "audit_not_found",
     "method_not_allowed",
     "payload_too_large",
     "rate_limit",
@@ -319,3 +321,108 @@ class InstrumentCreateResponse(ResponseModel):
 
 class TransactionsResponse(ResponseModel):
     transactions: list[InstrumentTransaction]
+
+
+# The audit and its reports (operator API) -------------------------------------------------------
+# docs/back-office: "The nightly audit" and the Liability, Dormancy and Audit answers.
+
+
+class AuditRunRequest(RequestModel):
+    """``POST /admin/audit/run`` takes ``{}``."""
+
+
+class AuditLatestRequest(RequestModel):
+    """``GET /admin/audit/latest`` takes nothing."""
+
+
+def _calendar_date(value: str) -> str:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("date", "must be a date, YYYY-MM-DD") from None
+    return value
+
+
+AuditDate = Annotated[
+    str,
+    Field(strict=True, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="YYYY-MM-DD (UTC)"),
+    AfterValidator(_calendar_date),
+]
+
+
+class ReportRequest(RequestModel):
+    """``GET /admin/reports/liability|dormancy?date=YYYY-MM-DD``: the latest audit that started
+    on that UTC day; without ``date``, the latest audit."""
+
+    date: AuditDate | None = None
+
+
+class AuditRunResponse(ResponseModel):
+    audit_id: str
+    status: Literal["started", "finished"] = Field(
+        description="started: the audit job runs on its own; finished: it ran within the request"
+    )
+
+
+class LiabilityCurrency(ResponseModel):
+    currency: CurrencyCode
+    cards: int
+    spendable: MoneyOut
+    held: MoneyOut
+    outstanding: MoneyOut = Field(description="spendable + held")
+
+
+class LiabilityResponse(ResponseModel):
+    """What is owed on active cards (frozen or not) per currency, as of the audit's start."""
+
+    as_of: str
+    audit_id: str
+    currencies: list[LiabilityCurrency]
+
+
+DormancyBucketName = Literal["<1y", "1-2y", "2-3y", "3-5y", ">=5y"]
+
+
+class DormancyBucket(ResponseModel):
+    bucket: DormancyBucketName
+    cards: int
+    outstanding: MoneyOut
+
+
+class DormancyCurrency(ResponseModel):
+    currency: CurrencyCode
+    buckets: list[DormancyBucket]
+
+
+class DormancyResponse(ResponseModel):
+    """Liability by time since the card's last activity, per currency."""
+
+    as_of: str
+    audit_id: str
+    currencies: list[DormancyCurrency]
+
+
+class AuditMismatch(ResponseModel):
+    card_id: str
+    problem: str
+
+
+class Expiring(ResponseModel):
+    model_config = ConfigDict(
+        frozen=True, defer_build=True, serialize_by_alias=True, validate_by_name=True
+    )
+
+    within_30_days: int = Field(alias="30d")
+    within_90_days: int = Field(alias="90d")
+
+
+class AuditResponse(ResponseModel):
+    audit_id: str
+    as_of: str = Field(description="the audit's start, which its figures are as of")
+    finished_at: str
+    cards_checked: int
+    entries_checked: int
+    mismatches: list[AuditMismatch]
+    liability: LiabilityResponse
+    dormancy: DormancyResponse
+    expiring: Expiring

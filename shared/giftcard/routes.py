@@ -363,7 +363,72 @@ OPERATOR_ROUTES: tuple[Route, ...] = (
         api=OPERATOR,
         policy=FINANCE,
     ),
+    Route(
+        function="admin_audit_run",
+        path="/admin/audit/run",
+        request=models.AuditRunRequest,
+        response=models.AuditRunResponse,
+        summary="Start the reconciliation audit now",
+        operation="reports:audit_run",
+        access=grants.AUDIT_START,
+        notes=(
+            "Starts the audit job the schedule runs nightly (`status: started`; the local run "
+            "runs it in the request and answers `finished`)."
+        ),
+        api=OPERATOR,
+        policy=FINANCE,
+    ),
+    Route(
+        function="admin_audit_latest",
+        path="/admin/audit/latest",
+        request=models.AuditLatestRequest,
+        response=models.AuditResponse,
+        summary="The latest audit",
+        operation="reports:audit_latest",
+        access=grants.AUDIT_READ,
+        errors=("audit_not_found",),
+        notes="The latest kept audit: reconciliation, liability, dormancy, expiring cards.",
+        method="GET",
+        api=OPERATOR,
+        policy=FINANCE,
+    ),
+    Route(
+        function="admin_report_liability",
+        path="/admin/reports/liability",
+        request=models.ReportRequest,
+        response=models.LiabilityResponse,
+        summary="Outstanding liability per currency",
+        operation="reports:report_liability",
+        access=grants.AUDIT_READ,
+        errors=("audit_not_found",),
+        notes=(
+            "What the programme owes per currency as of an audit: `?date=YYYY-MM-DD` for the "
+            "last audit of that day, the latest audit without it."
+        ),
+        method="GET",
+        api=OPERATOR,
+        policy=FINANCE,
+    ),
+    Route(
+        function="admin_report_dormancy",
+        path="/admin/reports/dormancy",
+        request=models.ReportRequest,
+        response=models.DormancyResponse,
+        summary="Dormant cards per currency",
+        operation="reports:report_dormancy",
+        access=grants.AUDIT_READ,
+        errors=("audit_not_found",),
+        notes="Cards and outstanding money by time since last activity, per currency.",
+        method="GET",
+        api=OPERATOR,
+        policy=FINANCE,
+    ),
 )
+
+#: The back office's routes by the name of their domain function (``backoffice.<name>``).
+OPERATOR_ROUTES_BY_OPERATION: dict[str, Route] = {
+    route.operation.partition(":")[2]: route for route in OPERATOR_ROUTES
+}
 
 #: Every route: NewStore's webhooks, then the back office.
 ROUTES: tuple[Route, ...] = (*WEBHOOK_ROUTES, *OPERATOR_ROUTES)

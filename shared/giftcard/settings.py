@@ -116,6 +116,12 @@ class Settings(BaseModel):
     #: Bounded retries for transaction conflicts and throttling, then 503 retry_error.
     storage_max_attempts: int = Field(default=25, ge=1, le=100)
 
+    #: The audit's parallel scan: segments read at once, each in its own thread.
+    audit_segments: int = Field(default=4, ge=1, le=64)
+    #: The audit job's function: ``POST /admin/audit/run`` starts it there (asynchronously); empty
+    #: (the local run) runs the audit within the request.
+    audit_function_name: str = ""
+
     def max_balance_for(self, currency: str) -> Decimal:
         """The per-card maximum in major units: the override, else the scaled default."""
         override = self.max_card_balance_by_currency.get(currency)
@@ -208,6 +214,8 @@ ENVIRONMENT: dict[str, tuple[str, object]] = {
     "ISSUANCE_ALERT_FRACTION": ("issuance_alert_fraction", _decimal),
     "MAX_BODY_BYTES": ("max_body_bytes", int),
     "STORAGE_MAX_ATTEMPTS": ("storage_max_attempts", int),
+    "AUDIT_SEGMENTS": ("audit_segments", int),
+    "AUDIT_FUNCTION_NAME": ("audit_function_name", str),
 }
 
 

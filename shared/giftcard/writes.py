@@ -240,3 +240,15 @@ class InstrumentConflict(Exception):
     def __init__(self, instrument: Instrument | None) -> None:
         super().__init__("instrument condition failed")
         self.instrument = instrument
+
+
+@dataclass(frozen=True)
+class StoredAudit:
+    """One finished audit, kept: ``body`` is its answer (``GET /admin/audit/latest``) as JSON."""
+
+    audit_id: str
+    as_of: str  # UTC, ISO 8601 to the second: the audit's start, which it reports on
+    finished_at: str
+    cards_checked: int
+    mismatches: int
+    body: str

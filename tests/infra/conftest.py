@@ -20,6 +20,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
+from infra.audit import FUNCTION_FOLDER as AUDIT_FOLDER
 from infra.events import PUBLISHER
 from infra.functions import FUNCTIONS
 from infra.stack import GiftCardStack, build_app
@@ -75,7 +76,7 @@ class Synth:
 @pytest.fixture(scope="session")
 def stub_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("assets")
-    for asset in {spec.asset for spec in (*FUNCTIONS, PUBLISHER)}:
+    for asset in {spec.asset for spec in (*FUNCTIONS, PUBLISHER)} | {AUDIT_FOLDER}:
         folder = root / "functions" / asset
         folder.mkdir(parents=True)
         (folder / "handler.py").write_text(

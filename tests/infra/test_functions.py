@@ -53,7 +53,15 @@ EXPECTED_TABLE_ACTIONS: dict[str, set[str]] = {
     },
     "admin_customer_cards": {"dynamodb:Query"},
     "admin_customer_erase": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    # The reports: Query on the kept audits' partition only (its condition is checked below)
+    "admin_audit_latest": {"dynamodb:Query"},
+    "admin_report_liability": {"dynamodb:Query"},
+    "admin_report_dormancy": {"dynamodb:Query"},
+    # The on-demand audit only starts the job (which alone may Scan: tests/infra/test_audit.py)
+    "admin_audit_run": set(),
 }
+#: Actions beyond the table, secrets, logs and X-Ray.
+EXPECTED_OTHER_ACTIONS = {"admin_audit_run": {"lambda:InvokeFunction"}}
 #: Functions that Query an index (and which): nobody else may.
 EXPECTED_INDEX_QUERIES = {
     "reservation_expiry": "open-reservations",
@@ -116,6 +124,12 @@ def test_each_role_holds_exactly_its_own_grants(synth: Synth, name: str) -> None
     on_table = [s for s in dynamo if _as_list(s["Resource"]) == [table_arn]]
     on_index = [s for s in dynamo if s not in on_table]
     assert actions_on(on_table, "dynamodb:") == EXPECTED_TABLE_ACTIONS[name]
+    if name in ("admin_audit_latest", "admin_report_liability", "admin_report_dormancy"):
+        # the reports may read the kept audits and nothing else of the table
+        (statement,) = on_table
+        assert statement["Condition"] == {
+            "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["AUDIT"]}
+        }
     if name in EXPECTED_INDEX_QUERIES:
         (statement,) = on_index
         assert _as_list(statement["Action"]) == ["dynamodb:Query"]
@@ -141,6 +155,7 @@ def test_each_role_holds_exactly_its_own_grants(synth: Synth, name: str) -> None
     index_query = {"dynamodb:Query"} if name in EXPECTED_INDEX_QUERIES else set()
     assert every_action == (
         EXPECTED_TABLE_ACTIONS[name]
+        | EXPECTED_OTHER_ACTIONS.get(name, set())
         | index_query
         | {"secretsmanager:GetSecretValue"}
         | LOG_ACTIONS
@@ -151,8 +166,14 @@ def test_each_role_holds_exactly_its_own_grants(synth: Synth, name: str) -> None
 def test_no_role_can_delete_or_scan_and_none_uses_managed_policies(synth: Synth) -> None:
     text = json.dumps(synth.json)
     assert "dynamodb:DeleteItem" not in text
-    assert "dynamodb:Scan" not in text
     assert "dynamodb:*" not in text
+    # only the audit job scans (tests/infra/test_audit.py)
+    scanners = [
+        policy["Properties"]["Roles"]
+        for policy in synth.resources("AWS::IAM::Policy").values()
+        if "dynamodb:Scan" in json.dumps(policy)
+    ]
+    assert scanners == [[{"Ref": synth.logical_id(synth.stack.audit.role)}]]
     for name, construct in synth.stack.functions.by_name.items():
         role = synth.json["Resources"][synth.logical_id(construct.role)]["Properties"]
         assert "ManagedPolicyArns" not in role, name
@@ -248,8 +269,12 @@ def test_issuance_settings_reach_only_issue_and_activate(configured: Synth) -> N
 
 
 def test_reservation_expiry_runs_every_15_minutes(synth: Synth) -> None:
-    (rule,) = [r["Properties"] for r in synth.resources("AWS::Events::Rule").values()]
+    expiry = synth.logical_id(synth.stack.functions.reservation_expiry)
+    (rule,) = [
+        r["Properties"]
+        for r in synth.resources("AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [expiry, "Arn"]}
+    ]
     assert rule["ScheduleExpression"] == "rate(15 minutes)"
     (target,) = rule["Targets"]
-    expiry = synth.logical_id(synth.stack.functions.reservation_expiry)
     assert target["Arn"] == {"Fn::GetAtt": [expiry, "Arn"]}

@@ -240,9 +240,9 @@ def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None
     functions = synth.stack.functions.by_name
     # 2 API + 2 per function + expiry job not running + 2 table + 2 PIN lockouts + the 4 of
     # test_hardening_alarms + events out's (tests/infra/test_events.py) + the operator API's 2
-    # (test_operator_api.py)
+    # (test_operator_api.py) + the audit's 2 (tests/infra/test_audit.py)
     events_out = len(synth.stack.events.alarms)
-    assert len(found) == 2 + 2 * len(functions) + 1 + 2 + 2 + 4 + events_out + 2
+    assert len(found) == 2 + 2 * len(functions) + 1 + 2 + 2 + 4 + events_out + 2 + 2
     publisher = json.dumps({"Ref": synth.logical_id(synth.stack.events.publisher.function)})
     by_metric: dict[str, list[dict[str, Any]]] = {}
     for props in found.values():
@@ -255,11 +255,12 @@ def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None
     assert latency["ExtendedStatistic"] == "p99"
     assert latency["Threshold"] == 2000
 
+    audit = {json.dumps({"Ref": synth.logical_id(synth.stack.audit.function)})}
     for metric in ("Errors", "Throttles"):
         dimensioned = {json.dumps(p["Dimensions"][0]["Value"]) for p in by_metric[metric]}
         assert dimensioned - {publisher} == {
             json.dumps({"Ref": synth.logical_id(f.function)}) for f in functions.values()
-        }
+        } | (audit if metric == "Errors" else set())
     expiry = json.dumps({"Ref": synth.logical_id(synth.stack.functions.reservation_expiry)})
     (not_running,) = by_metric["Invocations"]
     assert json.dumps(not_running["Dimensions"][0]["Value"]) == expiry
@@ -323,7 +324,8 @@ def test_every_alarm_notifies_the_encrypted_topic(synth: Synth) -> None:
         assert props["AlarmActions"] == [{"Ref": topic_id}], logical_id
         assert props["OKActions"] == [{"Ref": topic_id}], logical_id
     assert synth.resources("AWS::SNS::Subscription") == {}
-    synth.template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    # operations, and finance's liability dashboard (the audit's)
+    synth.template.resource_count_is("AWS::CloudWatch::Dashboard", 2)
     # CloudWatch must be allowed to use the topic's key, or alarms never arrive
     synth.template.has_resource_properties(
         "AWS::KMS::Key",

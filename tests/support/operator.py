@@ -14,12 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from giftcard.backoffice import OPERATIONS
 from giftcard.errors import InvalidRequest, ServiceError, reply_for
 from giftcard.http import Services, validation_message
 from giftcard.jsonio import loads
 from giftcard.operation import RequestContext
 from giftcard.replies import Reply
+from giftcard.routes import OPERATOR_ROUTES_BY_OPERATION
 from tests.support.calls import SECRETS, Answer, Secrets, to_json
 
 #: The operators of these tests (IAM ARNs, as API Gateway's IAM authorization reports callers).
@@ -53,15 +53,16 @@ class Operator:
         return context
 
     def call(self, name: str, body: Any, *, context: RequestContext | None = None) -> Answer:
-        operation = OPERATIONS[name]
+        # The route registry's entry for backoffice.<name>: its request model and function.
+        route = OPERATOR_ROUTES_BY_OPERATION[name]
         self.secrets.harvest(body)
         try:
-            request = operation.request.model_validate(loads(to_json(body)))
+            request = route.request.model_validate(loads(to_json(body)))
         except ValidationError as exc:
             answer: Reply = reply_for(InvalidRequest(validation_message(exc)))
         else:
             try:
-                answer = operation.function(request, context or self.context())
+                answer = route.resolve()(request, context or self.context())
             except ServiceError as error:
                 answer = reply_for(error)
         result = Answer(answer.status, answer.body, {})

@@ -418,6 +418,82 @@ def test_queries_answer_exactly_like_moto() -> None:
     assert [len(pages) for pages in answers[1]] == [1, 3, 1, 3]
 
 
+def test_reads_answer_exactly_like_moto() -> None:
+    # Given items holding every kind of attribute value, blobs and nesting included
+    every_type = {
+        "s": s("text \u00e9\u4e2d"),
+        "n": {"N": "-12.50"},
+        "b": {"B": b"\x00\xff binary"},
+        "t": {"BOOL": True},
+        "f": {"BOOL": False},
+        "z": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "bs": {"BS": [b"\x01", b"\x02"]},
+        "m": {"M": {"inner": {"L": [s("x"), {"M": {"deep": {"B": b"\x03"}}}, {"NULL": True}]}}},
+        "l": {"L": []},
+    }
+
+    def prepare(client: Client) -> None:
+        seed(client)
+        for index in range(7):
+            item = {**key(f"CARD#{index % 3}", f"E#{index}"), **every_type, "i": n(index)}
+            client.put_item(TableName=LEDGER, Item=item)
+        client.put_item(TableName=FLAT, Item={**key("C"), **every_type})
+
+    def reads(client: Client) -> list[Any]:
+        answers: list[Any] = []
+
+        def ask(operation: str, **kwargs: Any) -> None:
+            answer = getattr(client, operation)(**kwargs)
+            answer.pop("ResponseMetadata")
+            answers.append(answer)
+
+        for segment in range(3):
+            start: Any = None
+            while True:
+                extra = {"ExclusiveStartKey": start} if start else {}
+                ask("scan", TableName=LEDGER, Segment=segment, TotalSegments=3, Limit=2, **extra)
+                start = answers[-1].get("LastEvaluatedKey")
+                if not start:
+                    break
+        ask("scan", TableName=FLAT, ReturnConsumedCapacity="TOTAL")
+        ask("scan", TableName=LEDGER, Select="COUNT")
+        ask("scan", TableName=LEDGER, ProjectionExpression="PK, b, m.inner")
+        ask(
+            "scan",
+            TableName=LEDGER,
+            FilterExpression="i > :i",
+            ExpressionAttributeValues={":i": n(90)},
+        )
+        ask(
+            "query",
+            TableName=LEDGER,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": s("CARD#1")},
+            ScanIndexForward=False,
+        )
+        ask("get_item", TableName=LEDGER, Key=key("CARD#1", "E#1"), ConsistentRead=True)
+        ask("get_item", TableName=LEDGER, Key=key("CARD#9", "E#9"))
+        ask(
+            "batch_get_item",
+            RequestItems={
+                LEDGER: {"Keys": [key("CARD#0", "E#0"), key("CARD#2", "E#2"), key("X", "Y")]},
+                FLAT: {"Keys": [key("C")], "ConsistentRead": True},
+            },
+        )
+        return answers
+
+    # When each read runs on moto's serializer and on the JSON writer, Then the answers are equal
+    answers = []
+    for enabled in (False, True):
+        with patched(enabled), fresh_moto() as client:
+            prepare(client)
+            answers.append(reads(client))
+    assert answers[1] == answers[0]
+    assert answers[0][-1]["Responses"][FLAT][0]["b"] == {"B": b"\x00\xff binary"}
+
+
 # Another moto is a decision, not a surprise ------------------------------------------------------
 
 

@@ -9,8 +9,8 @@ from hypothesis import event
 from hypothesis.stateful import RuleBasedStateMachine
 
 from giftcard import aws
-from giftcard.backoffice import OPERATIONS
 from giftcard.cards import CardState
+from giftcard.routes import OPERATOR_ROUTES_BY_OPERATION
 from tests.reliability.faults import CONFLICT, LOST, THROTTLE, FaultPlan, injected
 from tests.reliability.leaks import leaks
 from tests.reliability.ledger_model.harness import (
@@ -93,7 +93,7 @@ class LedgerBase(RuleBasedStateMachine):
     ) -> tuple[int, str]:
         self.plan.arm(*fault)
         try:
-            if name in OPERATIONS:
+            if name in OPERATOR_ROUTES_BY_OPERATION:
                 return self.h.operate(name, body)
             return self.h.call(name, body, instrument_id=instrument_id)
         finally:

@@ -13,6 +13,7 @@ from hypothesis.stateful import precondition, rule
 
 from giftcard import aws
 from giftcard.cards import luhn_valid
+from tests.reliability.ledger_model.audit import AuditRules
 from tests.reliability.ledger_model.harness import error_code, major
 from tests.reliability.ledger_model.invariants import StorageInvariants
 from tests.reliability.ledger_model.model import DIGITS, PAYMENT_COMMANDS, Expect, amount_body
@@ -22,7 +23,7 @@ from tests.reliability.ledger_model.strategies import NO_FAULT, faults, pin_kind
 from tests.reliability.ledger_model.webhooks import WebhookRules
 
 
-class LedgerMachine(WebhookRules, RedemptionRules, OperatorRules, StorageInvariants):
+class LedgerMachine(WebhookRules, RedemptionRules, OperatorRules, AuditRules, StorageInvariants):
     @precondition(lambda self: bool(self.replies))
     @rule(
         choice=st.integers(0, 10**6),
