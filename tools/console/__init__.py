@@ -2,7 +2,7 @@
 server that signs every call to the operator API with the operator's own AWS credentials.
 
     app = ConsoleApp(api_base_url, credentials, region)   # mount it, or:
-    serve(app, port=0, open_browser=True)
+    serve(app, port=0, open_browser=True)              # what `giftcard console` does
 
 Pages and scripts are in ``static/`` (plain HTML, CSS and JavaScript modules, no build step, no
 CDN). docs/operations.md, "The operator console", says what each page does.
@@ -10,13 +10,12 @@ CDN). docs/operations.md, "The operator console", says what each page does.
 
 from tools.console.app import ConsoleApp
 from tools.console.operations import OPERATIONS, Operation
-from tools.console.server import ConsoleServer, credentials_from_chain, serve
+from tools.console.server import ConsoleServer, serve
 
 __all__ = [
     "OPERATIONS",
     "ConsoleApp",
     "ConsoleServer",
     "Operation",
-    "credentials_from_chain",
     "serve",
 ]

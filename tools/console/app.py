@@ -190,7 +190,10 @@ class ConsoleApp:
         if method == "POST":
             request.headers["Content-Type"] = JSON_TYPE
         try:
-            SigV4Auth(self.credentials, SERVICE, self.region).add_auth(request)
+            # Refreshable credentials (SSO, roles) are frozen once so a refresh cannot split a
+            # signature between two key pairs.
+            frozen = self.credentials.get_frozen_credentials()
+            SigV4Auth(frozen, SERVICE, self.region).add_auth(request)
         except Exception as exc:  # e.g. expired SSO credentials that cannot refresh
             return _error(
                 401,

@@ -1,5 +1,5 @@
-"""``giftcard console`` / ``python -m tools.console``: the console on 127.0.0.1, signing with the
-operator's own credentials, the browser opened on it.
+"""The console's HTTP server on 127.0.0.1 (``giftcard console`` starts it, tools/cli/console.py),
+the browser opened on it.
 
 Loopback only: the console signs with whoever started it, so nobody else may reach it."""
 
@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import threading
 import webbrowser
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import botocore.session
 
 from tools.console.app import ConsoleApp
 
@@ -19,14 +18,8 @@ HOST = "127.0.0.1"
 MAX_BODY_BYTES = 64 * 1024
 
 
-def credentials_from_chain(profile: str | None = None) -> Any:
-    """The standard AWS credential chain (environment, profile, SSO, instance role), or None."""
-    session = botocore.session.Session(profile=profile)
-    return session.get_credentials()
-
-
-def region_from_chain(profile: str | None = None) -> str | None:
-    return botocore.session.Session(profile=profile).get_config_variable("region")
+def _print(line: str) -> None:
+    print(line, flush=True)
 
 
 class ConsoleServer(ThreadingHTTPServer):
@@ -88,10 +81,12 @@ def serve(
     port: int = 0,
     open_browser: bool = True,
     ready: threading.Event | None = None,
+    announce: Callable[[str], None] = _print,
 ) -> None:
-    """Serve ``app`` on 127.0.0.1:``port`` (0: a free port) until Ctrl-C, opening the browser."""
+    """Serve ``app`` on 127.0.0.1:``port`` (0: a free port) until Ctrl-C, opening the browser.
+    ``OSError`` when the port cannot be listened on."""
     server = ConsoleServer(port, app)
-    print(f"Gift card console on {server.url} (Ctrl-C stops)", flush=True)
+    announce(f"Gift card console on {server.url} (Ctrl-C stops)")
     if open_browser:
         webbrowser.open(server.url)
     if ready is not None:
