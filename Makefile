@@ -87,6 +87,7 @@ bench: venv build
 
 # The browser tests take the pages' screenshots; here they land in docs/console/ (committed).
 console-screenshots: venv node_modules/.installed
+	@test -x $${CHROMIUM:-/usr/bin/chromium} || { echo "no Chromium: apt-get install -y chromium (as root)" >&2; exit 1; }
 	GIFTCARD_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser
 
 openapi: venv

@@ -1,8 +1,9 @@
 """The console in a real browser: Debian's headless Chromium (``/usr/bin/chromium``) driven by
 Playwright for Python (its own driver ships in the wheel; no browser is ever downloaded).
 
-Skipped, with the reason, when Chromium is not installed (``apt-get install -y chromium`` as
-root; CI does it in .ci/run). One browser per test session; each test opens its own context
+Skipped, with the reason, when Chromium or Playwright is missing (tests/support/chromium.py;
+``apt-get install -y chromium`` as root, which .ci/run does); `make test` says so in its header
+and summary (tests/conftest.py). One browser per test session; each test opens its own context
 (fresh storage) in the operator's locale and a time zone away from UTC.
 
 ``GIFTCARD_SCREENSHOTS=1`` (``make console-screenshots``) writes the pages' screenshots to
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+from tests.support import chromium
+
+CHROMIUM = chromium.CHROMIUM
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_SCREENSHOTS = ROOT / "docs" / "console"
 #: The operator's locale and time zone in every test (times must show in it, UTC on hover).
@@ -29,14 +31,20 @@ LOCALE = "en-US"
 TIME_ZONE = "America/New_York"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Skipped before any fixture starts a stand-in API or a local run.
+    reason = chromium.missing()
+    if reason is not None:
+        here = Path(__file__).parent
+        for item in items:
+            if here in item.path.parents:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (make venv installs requirements-dev.txt)")
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         # As root (CI, containers) Chromium's sandbox cannot start.
         args = ["--no-sandbox"] if os.geteuid() == 0 else []

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from botocore.credentials import Credentials
 
+from tests.support.chromium import expect
 from tests.support.local_server import LocalApi
 from tools.console import ConsoleApp, ConsoleServer
 
@@ -36,8 +37,7 @@ CUSTOMER = {"id": "64810476", "email": "jay@example.com", "name": "Jay Doubleyou
 
 
 @pytest.fixture(scope="module")
-def local(browser: Any) -> Iterator[LocalApi]:
-    # `browser` first: without Chromium the module is skipped before a local run starts.
+def local() -> Iterator[LocalApi]:
     with LocalApi(env=ENV) as api:
         yield api
 
@@ -77,8 +77,6 @@ def open_card(seen: Any, console: str, number: str) -> Any:
 
 def act(page: Any, action: str, reason: str, done: str, fill: dict[str, str] | None = None) -> None:
     """Open the action's dialog, fill it, confirm, and wait for the page to say ``done``."""
-    from playwright.sync_api import expect
-
     page.get_by_role("button", name=action).click()
     dialog = page.get_by_role("dialog")
     for label, value in (fill or {}).items():

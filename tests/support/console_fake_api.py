@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from giftcard.audit import DORMANCY_BUCKETS
 from tools.console.operations import BY_ROUTE, FINANCE
 from tools.local_api.sigv4 import OperatorCredential, SignatureRejected, SigV4Verifier
 
@@ -61,6 +62,8 @@ class FakeCard:
     hard_locked: bool = False
     expires_at: str | None = None
     customer: dict[str, str] | None = None
+    #: Whole years since the card's last activity, for the dormancy report.
+    idle_years: int = 0
     entries: list[dict[str, Any]] = field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
@@ -303,18 +306,8 @@ class FakeOperatorApi:
             "as_of": as_of,
             "audit_id": audit_id,
             "currencies": [
-                {
-                    "currency": row["currency"],
-                    "buckets": [
-                        {"bucket": "<1y", "cards": row["cards"], "outstanding": row["outstanding"]},
-                        {
-                            "bucket": "2-3y",
-                            "cards": 1,
-                            "outstanding": _money(2500, row["currency"]),
-                        },
-                    ],
-                }
-                for row in liability["currencies"]
+                {"currency": currency, "buckets": self._buckets(currency)}
+                for currency in sorted({card.currency for card in self.cards.values()})
             ],
         }
         self.audits.append(
@@ -331,6 +324,20 @@ class FakeOperatorApi:
             }
         )
         return {"audit_id": audit_id, "status": "finished"}
+
+    def _buckets(self, currency: str) -> list[dict[str, Any]]:
+        """The audit's five buckets (<1y, 1-2y, 2-3y, 3-5y, >=5y) from the cards' idle years."""
+        totals = {bucket: [0, 0] for bucket in DORMANCY_BUCKETS}
+        for card in self.cards.values():
+            if card.currency == currency:
+                years = card.idle_years
+                bucket = DORMANCY_BUCKETS[min(years, 3) if years < 5 else 4]
+                totals[bucket][0] += 1
+                totals[bucket][1] += card.balance + card.held
+        return [
+            {"bucket": bucket, "cards": cards, "outstanding": _money(minor, currency)}
+            for bucket, (cards, minor) in totals.items()
+        ]
 
     def audit_on(self, as_of: str) -> None:
         """A finished audit as of ``as_of`` (an earlier night), with today's figures."""

@@ -245,6 +245,8 @@ export function openAction(action, card, session, opener, done) {
     reason),
   error,
   el("div", { class: "buttons" }, cancel, confirm));
+  // A refusal is about what was sent: once the operator edits the form it no longer applies.
+  form.addEventListener("input", () => { error.hidden = true; });
   cancel.addEventListener("click", close);
   dialog.addEventListener("cancel", (event) => { event.preventDefault(); close(); });
   dialog.append(form);

@@ -3,7 +3,7 @@
 
 import { actionsFor, openAction } from "./actions.js";
 import { BASE, describe, post } from "./api.js";
-import { announce, el, money, setTitle, time } from "./format.js";
+import { announce, el, headings, money, setTitle, time } from "./format.js";
 
 const KINDS = {
   issue: "Issued",
@@ -64,12 +64,12 @@ function details(card) {
 }
 
 function historyTable(entries) {
-  const headings = ["When", "What", "Amount", "Balance after", "Held after", "By", "Reason",
+  const columns = ["When", "What", "Amount", "Balance after", "Held after", "By", "Reason",
     "Store"];
   return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "History" },
     el("table", { id: "history" },
       el("caption", {}, "History, newest first, with the balance after each entry"),
-      el("thead", {}, el("tr", {}, headings.map((name) => el("th", { scope: "col" }, name)))),
+      headings(columns, ["Amount", "Balance after", "Held after"]),
       el("tbody", {}, entries.length ? entries.map((entry) => el("tr", { dataset: { kind: entry.kind } },
         el("td", {}, time(entry.created_at)),
         el("th", { scope: "row" }, KINDS[entry.kind] || entry.kind),

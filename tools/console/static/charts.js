@@ -1,7 +1,7 @@
 // Small SVG charts drawn here (no library): stacked columns over dates and horizontal bars over
 // buckets. Each comes with its figures as a table for screen readers and for reading exact values.
 
-import { el, svg } from "./format.js";
+import { el, headings, svg } from "./format.js";
 
 const WIDTH = 720;
 
@@ -66,9 +66,8 @@ export function columnChart({ title, summary, points, series, format, formatAxis
     el("summary", {}, "Figures as a table"),
     el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": `${title}, figures` },
       el("table", {},
-        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Date"),
-          series.map((item) => el("th", { scope: "col" }, item.name)),
-          el("th", { scope: "col" }, "Total"))),
+        headings(["Date", ...series.map((item) => item.name), "Total"],
+          [...series.map((item) => item.name), "Total"]),
         el("tbody", {}, points.map((point, index) => el("tr", {},
           el("th", { scope: "row" }, point.label),
           point.parts.map((part) => el("td", { class: "num" }, format(part))),

@@ -2,7 +2,7 @@
 // first, each linked to its card by card_id.
 
 import { ApiError, cardUrl, get } from "./api.js";
-import { el, money, setTitle, time } from "./format.js";
+import { el, headings, money, setTitle, time } from "./format.js";
 
 export async function eventsPage(main) {
   setTitle("Recent events");
@@ -24,8 +24,8 @@ export async function eventsPage(main) {
     el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Events" },
       el("table", { id: "events" },
         el("caption", {}, "Events published by the service"),
-        el("thead", {}, el("tr", {}, ["When", "Event", "Card", "Amount", "Balance after", "By",
-          "Reason"].map((name) => el("th", { scope: "col" }, name)))),
+        headings(["When", "Event", "Card", "Amount", "Balance after", "By", "Reason"],
+          ["Amount", "Balance after"]),
         el("tbody", {}, events.map((event) => {
           const detail = event.detail || {};
           return el("tr", {},

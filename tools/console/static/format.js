@@ -22,6 +22,12 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** A table's column headings; those in `numeric` align right, over their figures. */
+export function headings(names, numeric = []) {
+  return el("thead", {}, el("tr", {}, names.map((name) =>
+    el("th", { scope: "col", class: numeric.includes(name) ? "num" : null }, name))));
+}
+
 function append(node, children) {
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;

@@ -2,7 +2,7 @@
 // over the audited dates) and dormancy (outstanding per time since last activity, per currency).
 
 import { ApiError, cardUrl, describe, get, post } from "./api.js";
-import { announce, day, el, money, moneyShort, setTitle, time } from "./format.js";
+import { announce, day, el, headings, money, moneyShort, setTitle, time } from "./format.js";
 import { barChart, columnChart } from "./charts.js";
 
 const RANGES = [7, 31, 92];
@@ -76,8 +76,8 @@ function figuresTable(liability) {
   return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Latest figures" },
     el("table", { id: "liability-figures" },
       el("caption", {}, "Liability as of the audit of ", time(liability.as_of)),
-      el("thead", {}, el("tr", {}, ["Currency", "Cards", "Spendable", "Held",
-        "Outstanding (spendable + held)"].map((name) => el("th", { scope: "col" }, name)))),
+      headings(["Currency", "Cards", "Spendable", "Held", "Outstanding (spendable + held)"],
+        ["Cards", "Spendable", "Held", "Outstanding (spendable + held)"]),
       el("tbody", {}, liability.currencies.map((row) => el("tr", {},
         el("th", { scope: "row" }, row.currency),
         el("td", { class: "num" }, String(row.cards)),

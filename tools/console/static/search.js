@@ -2,14 +2,14 @@
 // The number goes in a POST body only: never the URL, the title, the history or storage.
 
 import { cardUrl, describe, post } from "./api.js";
-import { announce, el, money, setTitle, time } from "./format.js";
+import { announce, el, headings, money, setTitle, time } from "./format.js";
 
 export function cardsTable(cards, caption) {
   return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
     el("table", {},
       el("caption", {}, caption),
-      el("thead", {}, el("tr", {}, ["Card", "State", "Frozen", "Balance", "Held",
-        "Last activity"].map((name) => el("th", { scope: "col" }, name)))),
+      headings(["Card", "State", "Frozen", "Balance", "Held", "Last activity"],
+        ["Balance", "Held"]),
       el("tbody", {}, cards.map((card) => el("tr", {},
         el("th", { scope: "row" }, el("a", { href: cardUrl(card.card_id) }, `•••• ${card.last4}`)),
         el("td", {}, card.state),
