@@ -7,12 +7,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 CDK := node_modules/.bin/cdk
+# ENV=dev|prod picks a preset from cdk.json (context.environments); CDK_ARGS adds -c overrides.
+ENV ?=
+ENV_ARGS := $(if $(ENV),-c env=$(ENV))
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: help venv run test test-long mutation lint fmt build synth deploy destroy bench openapi events-schema import-stock console-screenshots clean
+.PHONY: help venv run test test-long mutation lint fmt build lock synth deploy destroy bench openapi events-schema import-stock console-screenshots clean
 
 help:
 	@echo "make run          serve the whole API locally on embedded moto (PORT=$(PORT))"
@@ -20,10 +23,11 @@ help:
 	@echo "make test-long    the long reliability suites (hypothesis 5,000 examples, more load)"
 	@echo "make mutation     mutation testing of the pure core -> mutation/results.json (minutes)"
 	@echo "make lint         ruff + mypy"
-	@echo "make build        build the Lambda layer without Docker (build/layer)"
-	@echo "make synth        synthesize the CloudFormation template offline (cdk.out/)"
-	@echo "make deploy       build + cdk deploy (needs AWS credentials; cdk bootstrap once per account/region)"
-	@echo "make destroy      cdk destroy (the table and secrets are retained)"
+	@echo "make build        build the Lambda layer without Docker (build/layer) from requirements.lock"
+	@echo "make lock         requirements.lock: the layer's wheels with their hashes (after editing requirements.txt)"
+	@echo "make synth        synthesize the CloudFormation template offline (cdk.out/) [ENV=dev|prod]"
+	@echo "make deploy       build + cdk deploy + stack policy (AWS credentials; cdk bootstrap once) [ENV=dev|prod]"
+	@echo "make destroy      cdk destroy (the table and secrets are retained) [ENV=dev|prod]"
 	@echo "make bench        performance figures -> bench/results.json, docs/performance.md"
 	@echo "make openapi      regenerate docs/openapi.json from the models"
 	@echo "make events-schema  regenerate docs/events/detail.schema.json from the event model"
@@ -41,6 +45,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+# checkov in a venv of its own: it pins boto3 exactly (requirements-checkov.txt).
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
 
 # swagger-ui-dist pulls in @scarf/scarf, whose install script would report the install to scarf.sh.
 node_modules/.installed: package.json package-lock.json
@@ -63,23 +75,31 @@ fmt: venv
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: venv node_modules/.installed lint
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+# The checkov gate runs inside the suite (tests/infra/test_checkov.py) and must not be skipped here.
+test: venv node_modules/.installed $(CHECKOV_VENV)/.installed lint
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov GIFTCARD_REQUIRE_CHECKOV=1 $(PY) -m pytest -n 2 --dist loadgroup -q
 
 test-long: venv node_modules/.installed
 	GIFTCARD_LONG=1 $(PY) -m pytest -n 2 -q -m "not quick_only" tests/reliability
 
-build: venv
+build: venv requirements.lock
 	$(PY) -m tools.build_layer
 
-synth: venv node_modules/.installed build
-	$(CDK) synth --quiet
+# After changing requirements.txt: pin every wheel of the layer with its hash (commit the result).
+lock: venv
+	$(PY) -m tools.lock_layer
 
+synth: venv node_modules/.installed build
+	$(CDK) synth --quiet $(ENV_ARGS) $(CDK_ARGS)
+
+# The stack policy (infra/stack_policy.json) keeps a later update from replacing or deleting the
+# table, a secret or a KMS key; CDK cannot set it, so it is set right after the deploy.
 deploy: venv node_modules/.installed build
-	$(CDK) deploy --require-approval never $(CDK_ARGS)
+	$(CDK) deploy --require-approval never $(ENV_ARGS) $(CDK_ARGS)
+	$(PY) -m tools.stack_policy --cdk-out cdk.out
 
 destroy: venv node_modules/.installed
-	$(CDK) destroy $(CDK_ARGS)
+	$(CDK) destroy $(ENV_ARGS) $(CDK_ARGS)
 
 bench: venv build
 	$(PY) -m bench.run

@@ -100,7 +100,7 @@ aws.client("secretsmanager")
 initialised, cpu_done = time.perf_counter(), time.process_time()
 try:
     handler.lambda_handler(event, Context())
-except Exception as exc:  # the authorizer's "Unauthorized" is an answer too
+except Exception as exc:  # an API Gateway "Unauthorized" is an answer too
     if str(exc) != "Unauthorized":
         raise
 called = time.perf_counter()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from giftcard import errors
-from infra.config import StackConfig
+from infra.config import RETENTION_DAYS, StackConfig
 from infra.functions import Functions, log_group
 from infra.nag import acknowledge
 
@@ -21,7 +22,7 @@ def error_body(error_code: str, message: str) -> str:
 
 #: API Gateway's own answers, rewritten to the contract's error body: the same code and message
 #: as the service's own error of that kind (``giftcard.errors``, the one place they are written).
-#: ``None`` keeps the status API Gateway chose (e.g. 502/504 for DEFAULT_5XX).
+#: ``None`` keeps the status API Gateway chose (the 4xx family's own status).
 GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, type[errors.ServiceError]], ...] = (
     (apigw.ResponseType.UNAUTHORIZED, "401", errors.Unauthorized),
     # Our authorizer is the only source of a deny: for NewStore it means "key not accepted",
@@ -42,7 +43,12 @@ GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, type[errors.Servi
     # Only the 405 mock methods have request templates, so only they can answer 415.
     (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "405", errors.MethodNotAllowed),
     (apigw.ResponseType.DEFAULT_4_XX, None, errors.InvalidRequest),
-    (apigw.ResponseType.DEFAULT_5_XX, None, errors.InternalError),
+    # API Gateway's own 5xx (a function timeout, crash or throttling; an integration timeout) can
+    # follow a commit, so they must not say "nothing was committed" (internal_error): 503
+    # retry_error, and a retry with the same idempotency key is safe (it replays or executes once).
+    (apigw.ResponseType.INTEGRATION_TIMEOUT, "503", errors.RetryError),
+    (apigw.ResponseType.INTEGRATION_FAILURE, "503", errors.RetryError),
+    (apigw.ResponseType.DEFAULT_5_XX, "503", errors.RetryError),
 )
 
 #: JSON access log line per request. No body, no header value: the key never reaches the logs.
@@ -84,8 +90,16 @@ class Api(Construct):
             rest_api_name=f"{Stack.of(self).stack_name}-webhooks",
             description="Gift card provider webhooks for NewStore",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # Access logs need the account-level CloudWatch role; a fresh account has none.
-            cloud_watch_role=True,
+            # With a custom domain (TLS 1.2 policy, infra/domain.py) the execute-api URL is off,
+            # so no request can go around that domain's policy.
+            disable_execute_api_endpoint=bool(config.domain_name),
+            # Access logs need the region's account-level CloudWatch role (a fresh account has
+            # none). It is one setting per account and region: only one stack may manage it, and
+            # it stays when that stack goes (the others' logging depends on it).
+            cloud_watch_role=config.api_gateway_cloudwatch_role,
+            cloud_watch_role_removal_policy=(
+                RemovalPolicy.RETAIN if config.api_gateway_cloudwatch_role else None
+            ),
             deploy_options=apigw.StageOptions(
                 stage_name=config.stage_name,
                 throttling_rate_limit=config.throttle_rate,
@@ -99,6 +113,19 @@ class Api(Construct):
             ),
         )
         self.stage = self.rest_api.deployment_stage
+        # API Gateway writes its execution log (logging_level ERROR) to a group of this name,
+        # and creates it itself, never to expire, unless it exists first: created here, with the
+        # stack's retention, before the stage starts logging.
+        self.execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=(
+                f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{config.stage_name}"
+            ),
+            retention=RETENTION_DAYS[config.log_retention_days],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.stage.node.add_dependency(self.execution_logs)
 
         self.authorizer = apigw.RequestAuthorizer(
             self,

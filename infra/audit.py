@@ -13,7 +13,7 @@ Operator functions (wired by the operator API) get what they need from here:
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -50,11 +50,12 @@ AUDIT_ATTRIBUTES = (
 ONE_DAY = Duration.days(1)
 
 
-def audit_metric(name: str, statistic: str = "Maximum") -> cloudwatch.Metric:
+def audit_metric(name: str, stack_name: str, statistic: str = "Maximum") -> cloudwatch.Metric:
+    """An audit metric of this deployment (the ``stack`` dimension keeps dev and prod apart)."""
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
-        dimensions_map={"service": SERVICE},
+        dimensions_map={"service": SERVICE, "stack": stack_name},
         statistic=statistic,
         period=ONE_DAY,
     )
@@ -139,6 +140,7 @@ class AuditJob(Construct):
                 "TABLE_NAME": table.table_name,
                 "AUDIT_SEGMENTS": str(config.audit_segments),
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
+                "STACK_NAME": Stack.of(self).stack_name,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": config.log_level,
                 "POWERTOOLS_TRACE_DISABLED": "false" if config.tracing else "true",
@@ -159,7 +161,7 @@ class AuditJob(Construct):
         )
 
         notify = cw_actions.SnsAction(alarm_topic)
-        mismatches = audit_metric(metric_names.AUDIT_MISMATCHES)
+        mismatches = audit_metric(metric_names.AUDIT_MISMATCHES, Stack.of(self).stack_name)
         self.mismatch_alarm = cloudwatch.Alarm(
             self,
             "MismatchAlarm",
@@ -190,8 +192,9 @@ class AuditJob(Construct):
         # Currencies are not known at synth: a search expression graphs one line per currency.
         outstanding = cloudwatch.MathExpression(
             expression=(
-                f"SEARCH('{{{METRICS_NAMESPACE},currency,service}} "
-                f'MetricName="{metric_names.AUDIT_OUTSTANDING}" service="{SERVICE}"\', '
+                f"SEARCH('{{{METRICS_NAMESPACE},currency,service,stack}} "
+                f'MetricName="{metric_names.AUDIT_OUTSTANDING}" service="{SERVICE}" '
+                f'stack="{Stack.of(self).stack_name}"\', '
                 "'Maximum', 86400)"
             ),
             using_metrics={},
@@ -210,7 +213,7 @@ class AuditJob(Construct):
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Cards checked by the audit",
-                left=[audit_metric(metric_names.AUDIT_CARDS_CHECKED)],
+                left=[audit_metric(metric_names.AUDIT_CARDS_CHECKED, Stack.of(self).stack_name)],
                 width=12,
             ),
             cloudwatch.GraphWidget(
@@ -225,7 +228,12 @@ class AuditJob(Construct):
 
     def grant_run(self, function: lambda_.Function) -> None:
         """Let an operator function start the audit job (``POST /admin/audit/run``)."""
-        self.function.grant_invoke(function)
+        # The function itself only (grant_invoke adds its versions, ARN:*, which nothing uses).
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]
+            )
+        )
         function.add_environment("AUDIT_FUNCTION_NAME", self.function.function_name)
 
     def grant_read(self, grantee: iam.IGrantable) -> None:

@@ -100,6 +100,21 @@ class StackConfig:
     """Everything the constructs need; defaults are the documented ones."""
 
     stack_name: str = "GiftCardProvider"
+    #: The preset applied (``-c env=dev|prod``, infra/environments.py); empty: none.
+    environment: str = ""
+    #: Account and region to pin the stack to (both or neither); empty: the CLI's credentials.
+    account: str = ""
+    region: str = ""
+    #: Refuse to synthesize without ``account`` and ``region`` (the prod preset).
+    require_account: bool = False
+    #: Refuse to synthesize without an alarm subscriber (the prod preset): alarms nobody gets are
+    #: no alarms.
+    require_alarm_subscriber: bool = False
+    #: CloudFormation refuses to delete the stack until this is turned off (the dev preset does).
+    termination_protection: bool = True
+    #: Manage the region's API Gateway CloudWatch role (AWS::ApiGateway::Account), an account-wide
+    #: singleton: exactly one stack per account and region may (docs/deploy.md, "Environments").
+    api_gateway_cloudwatch_role: bool = True
     stage_name: str = "v1"
     #: Empty: CloudFormation generates the table name (no clash with a retained old table).
     table_name: str = ""
@@ -136,12 +151,68 @@ class StackConfig:
     #: 1769 MB is one full vCPU: the audit is CPU-bound once DynamoDB pages arrive.
     audit_memory_mb: int = 1769
     audit_timeout_seconds: int = 900
+    # Optional production extras, each off by default (docs/deploy.md, "Optional extras") ------
+    #: Custom domain (regional, TLS 1.2) in front of the stage; the execute-api URL is disabled.
+    domain_name: str = ""
+    #: An existing ACM certificate for domain_name (same region); empty: the stack requests one,
+    #: validated by DNS (in hosted_zone_id's zone if given, else by hand while the deploy waits).
+    certificate_arn: str = ""
+    #: Route 53 zone for domain_name: the stack adds the alias record (and the certificate's
+    #: validation record); empty: point the name at the ApiDomainTarget output yourself.
+    hosted_zone_id: str = ""
+    hosted_zone_name: str = ""
+    #: AWS Backup plan for the table: daily backups kept backup_retention_days.
+    backup: bool = False
+    backup_retention_days: int = 35
+    #: WAF request logs to CloudWatch Logs (aws-waf-logs-<stack>), the API key header redacted.
+    waf_logging: bool = False
+    #: Powertools Tracer subsegments on every DynamoDB and Secrets Manager call (needs tracing).
+    trace_aws_calls: bool = False
+    #: CloudWatch dashboard: requests, errors by code, latency percentiles, lockouts, retries
+    #: exhausted, throttles.
+    dashboard: bool = False
+    #: Synthetic canary: balance of the canary card every canary_rate_minutes, alarmed.
+    canary: bool = False
+    canary_rate_minutes: int = 5
     functions_dir: Path = PROJECT_ROOT / "functions"
     layer_asset_dir: Path = PROJECT_ROOT / "build" / "layer"
     #: Environment variables for the service settings given in context (validated).
     service_environment: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if bool(self.account) != bool(self.region):
+            raise ValueError("account and region are given together (or neither)")
+        if self.account and not re.fullmatch(r"\d{12}", self.account):
+            raise ValueError(f"account must be a 12-digit AWS account id: {self.account!r}")
+        if self.require_account and not self.account:
+            raise ValueError(
+                f"environment {self.environment or '(none)'} pins its account and region: give "
+                "-c account=<12 digits> -c region=<region> (or fill them in cdk.json)"
+            )
+        if self.trace_aws_calls and not self.tracing:
+            raise ValueError("trace_aws_calls needs tracing (X-Ray) on")
+        if bool(self.hosted_zone_id) != bool(self.hosted_zone_name):
+            raise ValueError("hosted_zone_id and hosted_zone_name are given together")
+        if (self.certificate_arn or self.hosted_zone_id) and not self.domain_name:
+            raise ValueError("certificate_arn and hosted_zone_id need domain_name")
+        if self.domain_name and not re.fullmatch(
+            r"(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", self.domain_name
+        ):
+            raise ValueError(f"domain_name is not a lower-case DNS name: {self.domain_name!r}")
+        if not 1 <= self.backup_retention_days <= 36500:
+            raise ValueError("backup_retention_days must be within 1..36500")
+        if not 1 <= self.canary_rate_minutes <= 60:
+            raise ValueError("canary_rate_minutes must be within 1..60")
+        if self.canary and self.newstore_ip_allowlist:
+            raise ValueError(
+                "canary cannot pass newstore_ip_allowlist: the canary's Lambda has no fixed "
+                "address, so the WAF would answer it 403; switch one of them off"
+            )
+        if self.require_alarm_subscriber and not self.alarm_email:
+            raise ValueError(
+                f"environment {self.environment or '(none)'} needs someone to receive its alarms: "
+                "give -c alarm_email=<address> (or fill it in cdk.json)"
+            )
         if not _HEADER_NAME.match(self.api_key_header):
             raise ValueError(f"api_key_header is not a header name: {self.api_key_header!r}")
         if self.log_level not in _LOG_LEVELS:

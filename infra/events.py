@@ -170,7 +170,9 @@ class Events(Construct):
             alarm.add_ok_action(notify)
             self.alarms.append(alarm)
 
-        monitoring.dashboard.add_widgets(
+    def dashboard_widgets(self) -> list[cloudwatch.IWidget]:
+        """What the operations dashboard (an extra, infra/dashboard.py) shows of events out."""
+        return [
             cloudwatch.GraphWidget(
                 title="Events out",
                 left=[
@@ -187,4 +189,4 @@ class Events(Construct):
                 width=12,
             ),
             cloudwatch.AlarmStatusWidget(title="Events out alarms", alarms=self.alarms, width=12),
-        )
+        ]

@@ -173,9 +173,13 @@ class Functions(Construct):
             "MAX_BODY_BYTES": str(config.max_body_bytes),
             **config.service_environment,
             "POWERTOOLS_SERVICE_NAME": "giftcard",
+            # A dimension of every custom metric (giftcard.observability): one per deployment.
+            "STACK_NAME": config.stack_name,
             "POWERTOOLS_METRICS_NAMESPACE": "GiftCards",
             "POWERTOOLS_LOG_LEVEL": config.log_level,
             "POWERTOOLS_TRACE_DISABLED": "false" if config.tracing else "true",
+            # Powertools Tracer on the AWS SDK calls (giftcard.aws), only when asked for.
+            **({"TRACE_AWS_CALLS": "true"} if config.trace_aws_calls else {}),
         }
         self.by_name: dict[str, WebhookFunction] = {}
         for spec in FUNCTIONS:
@@ -243,7 +247,8 @@ class Functions(Construct):
         )
 
         # The expiry job releases reservations nobody captured or revoked; a run that fails is
-        # simply repeated by the next one (the job is idempotent), so no retries are stacked up.
+        # simply repeated by the next one (the job is idempotent), so no retries are stacked up:
+        # none by EventBridge here, none by Lambda's async invoke (infra/async_failures.py).
         self.schedule = events.Rule(
             self,
             "ReservationExpirySchedule",

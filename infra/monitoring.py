@@ -1,8 +1,8 @@
-"""Alarms to an encrypted SNS topic, and one dashboard."""
+"""Alarms to an encrypted SNS topic (the optional dashboard: infra/dashboard.py)."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
@@ -23,9 +23,15 @@ FIVE_MINUTES = Duration.minutes(5)
 FIFTEEN_MINUTES = Duration.minutes(15)
 ONE_HOUR = Duration.hours(1)
 ONE_DAY = Duration.days(1)
-#: Custom metric the functions emit (Powertools Metrics: namespace + "service" dimension).
+#: Custom metric the functions emit (Powertools Metrics: namespace, "service" dimension, and the
+#: "stack" dimension giftcard.observability adds from STACK_NAME, so environments stay apart).
 METRICS_NAMESPACE = "GiftCards"
-SERVICE_DIMENSION = {"service": "giftcard"}
+
+
+def service_dimensions(stack_name: str) -> dict[str, str]:
+    return {"service": "giftcard", "stack": stack_name}
+
+
 #: DynamoDB operations the functions call (SystemErrors is reported per operation).
 TABLE_OPERATIONS = (
     dynamodb.Operation.GET_ITEM,
@@ -37,12 +43,17 @@ TABLE_OPERATIONS = (
 )
 
 
-def service_metric(name: str, period: Duration) -> cloudwatch.Metric:
-    """A custom metric the functions emit, summed over ``period``."""
+def alarm_arn_pattern() -> str:
+    """ARN pattern of this stack's alarms (CloudFormation names them ``<stack>-<id>-<hash>``)."""
+    return f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:{Aws.STACK_NAME}-*"
+
+
+def service_metric(name: str, period: Duration, stack_name: str) -> cloudwatch.Metric:
+    """A custom metric this stack's functions emit, summed over ``period``."""
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
-        dimensions_map=SERVICE_DIMENSION,
+        dimensions_map=service_dimensions(stack_name),
         statistic="Sum",
         period=period,
     )
@@ -71,11 +82,19 @@ class Monitoring(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
+        # Only on behalf of this stack's alarms (CloudFormation names them "<stack>-<id>-<hash>"),
+        # so no other account's or stack's alarm can use CloudWatch as a confused deputy.
+        from_our_alarms = {
+            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+            "ArnLike": {"aws:SourceArn": alarm_arn_pattern()},
+        }
         key.add_to_resource_policy(
             iam.PolicyStatement(
+                sid="CloudWatchAlarmsUseTheKey",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],  # in a key policy, "*" means this key
+                conditions=from_our_alarms,
             )
         )
         self.topic = sns.Topic(
@@ -84,6 +103,18 @@ class Monitoring(Construct):
             display_name="Gift card provider alarms",
             master_key=key,
             enforce_ssl=True,
+        )
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default one: from
+        # then on only what this policy allows may publish, so CloudWatch must be named here or
+        # no alarm ever reaches a subscriber.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=from_our_alarms,
+            )
         )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
@@ -117,7 +148,6 @@ class Monitoring(Construct):
             created.add_ok_action(notify)
             self.alarms.append(created)
 
-        rest_api = api.rest_api
         stage = api.stage
         alarm(
             "Api5xx",
@@ -172,6 +202,7 @@ class Monitoring(Construct):
             label="DynamoDB throttle events",
             period=FIVE_MINUTES,
         )
+        self.table_throttles = throttle_events
         alarm(
             "TableThrottles",
             throttle_events,
@@ -187,7 +218,7 @@ class Monitoring(Construct):
             threshold=1,
             description="DynamoDB answered with 5xx system errors",
         )
-        pin_lockouts = service_metric(metric_names.PIN_LOCKOUTS, FIVE_MINUTES)
+        pin_lockouts = service_metric(metric_names.PIN_LOCKOUTS, FIVE_MINUTES, config.stack_name)
         alarm(
             "PinLockoutSpike",
             pin_lockouts,
@@ -198,101 +229,31 @@ class Monitoring(Construct):
         # same guessing still shows.
         alarm(
             "PinLockoutsHourly",
-            service_metric(metric_names.PIN_LOCKOUTS, ONE_HOUR),
+            service_metric(metric_names.PIN_LOCKOUTS, ONE_HOUR, config.stack_name),
             threshold=config.pin_lockout_hourly_alarm_threshold,
             description="Cards locked after wrong PINs, summed over an hour: slow PIN guessing",
         )
         alarm(
             "PinHardLocks",
-            service_metric(metric_names.PIN_HARD_LOCKS, ONE_DAY),
+            service_metric(metric_names.PIN_HARD_LOCKS, ONE_DAY, config.stack_name),
             threshold=1,
             description="A card's PIN checks hard-locked (5 lockouts in a row): operator unlock",
         )
         alarm(
             "IdempotencyKeyReused",
-            service_metric(metric_names.IDEMPOTENCY_KEY_REUSED, FIFTEEN_MINUTES),
+            service_metric(metric_names.IDEMPOTENCY_KEY_REUSED, FIFTEEN_MINUTES, config.stack_name),
             threshold=1,
             description="An idempotency key came back with different parameters (client bug?)",
         )
         alarm(
             "IssuanceLimitReached",
-            service_metric(metric_names.ISSUANCE_LIMIT_REACHED, FIVE_MINUTES),
+            service_metric(metric_names.ISSUANCE_LIMIT_REACHED, FIVE_MINUTES, config.stack_name),
             threshold=1,
             description="Issue/activate refused: a currency reached its daily issuance ceiling",
         )
         alarm(
             "IssuanceCeilingNear",
-            service_metric(metric_names.ISSUANCE_CEILING_NEAR, FIVE_MINUTES),
+            service_metric(metric_names.ISSUANCE_CEILING_NEAR, FIVE_MINUTES, config.stack_name),
             threshold=1,
             description="A currency's issuance today passed the warning fraction of its ceiling",
-        )
-
-        waf_blocked = cloudwatch.Metric(
-            namespace="AWS/WAFV2",
-            metric_name="BlockedRequests",
-            dimensions_map={
-                "WebACL": waf.web_acl_name,
-                "Rule": "ALL",
-                "Region": rest_api.stack.region,
-            },
-            statistic="Sum",
-            period=FIVE_MINUTES,
-        )
-
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="API requests and errors",
-                left=[
-                    stage.metric_count(period=FIVE_MINUTES),
-                    stage.metric_client_error(period=FIVE_MINUTES),
-                    stage.metric_server_error(period=FIVE_MINUTES),
-                ],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="API latency",
-                left=[
-                    stage.metric_latency(period=FIVE_MINUTES, statistic="p50"),
-                    stage.metric_latency(period=FIVE_MINUTES, statistic="p99"),
-                    stage.metric_integration_latency(period=FIVE_MINUTES, statistic="p99"),
-                ],
-                width=12,
-            ),
-        )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Function errors",
-                left=[
-                    f.function.metric_errors(period=FIVE_MINUTES, label=n)
-                    for n, f in functions.by_name.items()
-                ],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="Function duration p99",
-                left=[
-                    f.function.metric_duration(period=FIVE_MINUTES, statistic="p99", label=n)
-                    for n, f in functions.by_name.items()
-                ],
-                width=12,
-            ),
-        )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="DynamoDB capacity and throttles",
-                left=[
-                    table.metric_consumed_read_capacity_units(period=FIVE_MINUTES),
-                    table.metric_consumed_write_capacity_units(period=FIVE_MINUTES),
-                ],
-                right=[throttle_events],
-                width=12,
-            ),
-            cloudwatch.GraphWidget(
-                title="PIN lockouts and WAF blocks",
-                left=[pin_lockouts],
-                right=[waf_blocked],
-                width=12,
-            ),
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24),
         )

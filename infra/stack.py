@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import App, CfnOutput, Stack, Validations
+from aws_cdk import App, CfnOutput, Environment, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.api import Api
+from infra.async_failures import AsyncFailures
 from infra.audit import AuditJob
+from infra.backup import TableBackup
+from infra.canary import Canary
 from infra.config import StackConfig, config_from_context, context_keys
+from infra.dashboard import Dashboard
+from infra.domain import CustomDomain
+from infra.environments import read_context
 from infra.events import Events
 from infra.functions import Functions
 from infra.layer import SharedLayer
@@ -19,16 +25,22 @@ from infra.operator_api import OperatorApi
 from infra.secrets import Secrets
 from infra.storage import Storage
 from infra.waf import Waf
+from infra.waf_logging import WafLogging
 
 
 class GiftCardStack(Stack):
-    """Environment-agnostic: deploys to whatever account/region the CLI credentials point at."""
+    """Deploys to whatever account/region the CLI credentials point at, unless the configuration
+    pins them (the prod preset does)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(
             scope,
             construct_id,
             description="Gift card provider for NewStore (webhooks, API Gateway, DynamoDB)",
+            termination_protection=config.termination_protection,
+            env=Environment(account=config.account, region=config.region)
+            if config.account
+            else None,
         )
         self.config = config
         self.storage = Storage(self, "Storage", table_name=config.table_name)
@@ -42,8 +54,28 @@ class GiftCardStack(Stack):
             secrets=self.secrets,
             layer=self.layer.layer,
         )
+        self.expiry_failures = AsyncFailures(
+            self, "ReservationExpiryFailures", function=self.functions.reservation_expiry
+        )
         self.api = Api(self, "Api", config=config, functions=self.functions)
         self.waf = Waf(self, "Waf", config=config, stage=self.api.stage)
+        # Optional extras, each off by default (docs/deploy.md, "Optional extras").
+        self.domain = (
+            CustomDomain(self, "Domain", config=config, api=self.api)
+            if config.domain_name
+            else None
+        )
+        api_url = self.domain.url if self.domain else self.api.url
+        self.backup = (
+            TableBackup(self, "Backup", config=config, storage=self.storage)
+            if config.backup
+            else None
+        )
+        self.waf_logging = (
+            WafLogging(self, "WafLogging", config=config, waf=self.waf)
+            if config.waf_logging
+            else None
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -85,13 +117,54 @@ class GiftCardStack(Stack):
                 self.audit.grant_read(construct.function)
             if construct.spec.access.starts_audit:
                 self.audit.grant_run(construct.function)
+        self.canary = (
+            Canary(
+                self,
+                "Canary",
+                config=config,
+                api_url=api_url,
+                secrets=self.secrets,
+                monitoring=self.monitoring,
+            )
+            if config.canary
+            else None
+        )
+        self.dashboard = (
+            Dashboard(
+                self,
+                "Dashboard",
+                config=config,
+                api=self.api,
+                functions=self.functions,
+                waf=self.waf,
+                monitoring=self.monitoring,
+            )
+            if config.dashboard
+            else None
+        )
+        if self.dashboard is not None:
+            self.dashboard.dashboard.add_widgets(*self.events.dashboard_widgets())
 
         CfnOutput(
             self,
             "ApiUrl",
-            value=self.api.url,
+            value=api_url,
             description="Base URL for NewStore's gift_card configuration",
         )
+        if self.domain:
+            CfnOutput(
+                self,
+                "ApiDomainTarget",
+                value=self.domain.target,
+                description="Point the custom domain's DNS here (CNAME or alias)",
+            )
+        if self.canary:
+            CfnOutput(
+                self,
+                "CanaryCardSecretArn",
+                value=self.canary.card.secret_arn,
+                description='Put the canary card here: {"number": ..., "pin": ...}',
+            )
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
         CfnOutput(
             self,
@@ -139,7 +212,7 @@ def build_app(
 ) -> tuple[App, GiftCardStack]:
     """The app as ``cdk synth`` runs it; tests pass context (stub asset dirs) directly."""
     app = App(context=context, **app_kwargs) if context is not None else App(**app_kwargs)
-    config = config_from_context({key: app.node.try_get_context(key) for key in context_keys()})
+    config = config_from_context(read_context(app.node.try_get_context, context_keys()))
     stack = GiftCardStack(app, config.stack_name, config=config)
     # The nag gate: an unacknowledged AwsSolutions finding fails `cdk synth` and the tests.
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))

@@ -1,7 +1,8 @@
 """Build the Lambda layer without Docker: ``make build`` -> ``build/layer/python``.
 
-pip downloads the wheels for the Lambda runtime (CPython 3.13, manylinux aarch64) whatever the
-host is, so the layer is the same on a laptop and in CI; only PyPI is needed. The project's
+pip downloads the wheels of ``requirements.lock`` (``make lock``: every wheel with its sha256) for
+the Lambda runtime (CPython 3.13, manylinux aarch64) whatever the host is, so the layer is the
+same on a laptop and in CI; only PyPI is needed. The project's
 ``shared/giftcard`` package is copied next to the dependencies. Packages the Lambda runtime
 already ships (boto3, botocore, s3transfer) and bytecode caches are removed; ``*.dist-info`` is
 kept because ``importlib.metadata`` lookups (versions, entry points) read it and it is small.
@@ -44,23 +45,39 @@ UNUSED = (
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
 
-def pip_command(requirements: Path, target: Path) -> list[str]:
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+def platform_flags() -> list[str]:
+    """pip's flags for the Lambda runtime's wheels, whatever the host (also ``make lock``)."""
+    flags = []
     for platform in PLATFORMS:
-        command += ["--platform", platform]
-    command += [
+        flags += ["--platform", platform]
+    return [
+        *flags,
         "--only-binary=:all:",
         "--python-version",
         PYTHON_VERSION,
         "--implementation",
         "cp",
+    ]
+
+
+def pip_command(lock: Path, target: Path) -> list[str]:
+    """Install exactly the lock (``make lock``): every wheel by its hash, nothing resolved anew."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        *platform_flags(),
+        "--require-hashes",
+        "--no-deps",
         "--no-compile",
         "-r",
-        str(requirements),
+        str(lock),
         "--target",
         str(target),
     ]
-    return command
 
 
 def strip(site: Path) -> None:
@@ -169,7 +186,7 @@ def build(requirements: Path, package: Path, output: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requirements", type=Path, default=ROOT / "requirements.txt")
+    parser.add_argument("--requirements", type=Path, default=ROOT / "requirements.lock")
     parser.add_argument("--package", type=Path, default=ROOT / "shared" / "giftcard")
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "layer")
     args = parser.parse_args(argv)

@@ -37,8 +37,11 @@ first completed answer is replayed, byte for byte, for every later request with 
 the same endpoint, whatever its parameters. Keys are kept at least 30 days.
 
 **Errors**: every non-2xx answer has the body `{{"error_code": "...", "message": "..."}}`; the
-message never contains a card number, PIN or key. `503 retry_error` and `500 internal_error`
-mean nothing was committed: retry with the same key.
+message never contains a card number, PIN or key. `500 internal_error` means nothing was
+committed. `503 retry_error` means the request may be retried with the same key: storage stayed
+busy beyond the bounded retries (nothing committed), or the gateway got no answer in time (a
+function timeout, crash or throttling: the request may have committed, and the retry replays its
+answer or executes it once).
 
 **Limits**: request bodies over 64 KiB answer `413 payload_too_large`. Unknown fields anywhere
 in a request body are accepted and ignored.
@@ -55,7 +58,9 @@ COMMON_ERRORS: tuple[tuple[int, str, str], ...] = (
     (
         503,
         "retry_error",
-        "Storage busy beyond the bounded retries (or key store unavailable); no effect was "
-        "committed. Safe to retry with the same idempotency key.",
+        "Retry with the same idempotency key. Storage busy beyond the bounded retries, or the "
+        "key store unavailable (no effect was committed); or API Gateway got no answer in time "
+        "(function timeout, crash or throttling; the request may have committed, and the retry "
+        "with the same key replays that answer or executes it once).",
     ),
 )

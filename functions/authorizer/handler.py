@@ -3,7 +3,7 @@
 from typing import Any
 
 from giftcard import cold_start_done
-from giftcard.auth import Unauthenticated, authorize
+from giftcard.auth import Unauthenticated, authorize, deny
 from giftcard.observability import logger
 from giftcard.settings import get_settings
 
@@ -13,7 +13,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return authorize(event, get_settings())
     except Unauthenticated:
         logger.info("request refused: missing or unknown API key")
-        # API Gateway's convention: exactly this message makes it answer 401.
-        raise Exception("Unauthorized") from None
+        # A Deny (401 through ACCESS_DENIED, cached), never an exception: see giftcard.auth.deny.
+        return deny(event)
     finally:
         cold_start_done()

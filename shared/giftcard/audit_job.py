@@ -36,7 +36,7 @@ from giftcard.models import (
     MoneyOut,
 )
 from giftcard.money import to_major
-from giftcard.observability import NAMESPACE, SERVICE, logger
+from giftcard.observability import NAMESPACE, SERVICE, STACK, logger
 from giftcard.repository import Repository
 from giftcard.scan import ParallelScan
 from giftcard.writes import StoredAudit
@@ -183,7 +183,10 @@ def run_audit(
 def metric_data(result: audit.AuditResult, at: Instant) -> list[dict[str, Any]]:
     """The audit's data points: outstanding per currency (major units), mismatches, cards."""
     timestamp = datetime.fromtimestamp(at.epoch, UTC)
+    # The stack dimension (when deployed) keeps dev's and prod's audits apart in one account.
     service = [{"Name": "service", "Value": SERVICE}]
+    if STACK:
+        service.append({"Name": "stack", "Value": STACK})
     points: list[dict[str, Any]] = [
         {
             "MetricName": metric_names.AUDIT_MISMATCHES,

@@ -21,8 +21,12 @@ MAX_KEY_LENGTH = 512
 MIN_KEY_LENGTH = 16
 
 
+#: The principal of a refusal: no key matched, so there is no key id to name.
+NO_KEY = "unauthenticated"
+
+
 class Unauthenticated(Exception):
-    """Missing or wrong key: API Gateway answers 401 (the handler raises ``Unauthorized``)."""
+    """Missing or wrong key: the handler answers with ``deny`` (API Gateway: 401)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,34 @@ def stage_arn(method_arn: str) -> str:
     return f"{prefix}:execute-api:{parts[0]}/{parts[1]}/*/*"
 
 
+def _policy(principal: str, effect: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "principalId": principal,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": effect,
+                    "Resource": stage_arn(str(event.get("methodArn", ""))),
+                }
+            ],
+        },
+    }
+
+
+def deny(event: dict[str, Any]) -> dict[str, Any]:
+    """The refusal of a missing or wrong key: a Deny on the whole stage.
+
+    An answer, not a failure: API Gateway turns it into its ACCESS_DENIED response (the stack
+    maps it to the same ``401 unauthorized``) and caches it for the presented header value like
+    an Allow, so a retried bad key does not invoke the function again; and it is no function error,
+    so bogus keys raise no ``AuthorizerErrors`` alarm. Raising ``Exception("Unauthorized")`` did
+    both wrong.
+    """
+    return _policy(NO_KEY, "Deny", event)
+
+
 def authorize(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The authorizer's answer for a REQUEST event, or ``Unauthenticated``.
 
@@ -96,17 +128,4 @@ def authorize(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
     presented = presented_key(event.get("headers"), settings.api_key_header)
     secret = keys.secrets.get(settings.api_keys_secret_id, settings.secrets_cache_seconds)
     key = match(presented, active_keys(secret))
-    return {
-        "principalId": key.key_id,
-        "policyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Action": "execute-api:Invoke",
-                    "Effect": "Allow",
-                    "Resource": stage_arn(str(event.get("methodArn", ""))),
-                }
-            ],
-        },
-        "context": {"key_id": key.key_id},
-    }
+    return {**_policy(key.key_id, "Allow", event), "context": {"key_id": key.key_id}}

@@ -10,6 +10,7 @@ models, same clients.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -53,12 +54,27 @@ def reset_clients() -> None:
         _session = None
 
 
+def trace_aws_calls() -> bool:
+    """Powertools Tracer subsegments on every AWS call (DynamoDB, Secrets Manager): only when the
+    stack asks for it (context ``trace_aws_calls``) and X-Ray is on. Off, the X-Ray SDK is never
+    imported, so cold starts keep their budget."""
+    if os.environ.get("TRACE_AWS_CALLS") != "true":
+        return False
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() == "true":
+        return False
+    from aws_lambda_powertools import Tracer
+
+    Tracer(patch_modules=("botocore",))  # patches botocore's client calls for X-Ray
+    return True
+
+
 def _new_session() -> Any:
     import boto3
     import botocore.session
 
     from giftcard.coldstart import tune_loader
 
+    trace_aws_calls()
     core = botocore.session.get_session()
     tune_loader(core)
     return boto3.session.Session(botocore_session=core)

@@ -194,6 +194,7 @@ def route_handler(route: Route) -> Callable[..., dict[str, Any]]:
         # Thread-local keys: the local run serves many requests at once in one process.
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(webhook=name, request_id=request_id, key_id=key_id or None)
+        error_code = None  # the dashboard counts answers by it (infra/dashboard.py)
         try:
             actor = ""
             if operator:
@@ -207,12 +208,12 @@ def route_handler(route: Route) -> Callable[..., dict[str, Any]]:
             request = parse(model, event, current.settings.max_body_bytes)
             answer = operation(request, current.context(request_id, key_id, actor))
         except ServiceError as error:
-            answer = reply_for(error)
+            answer, error_code = reply_for(error), error.error_code
         except Exception:
             logger.exception("unexpected failure")
-            answer = reply_for(InternalError())
+            answer, error_code = reply_for(InternalError()), InternalError.error_code
         log = logger.warning if answer.status >= 500 else logger.info
-        log("request answered", status=answer.status)
+        log("request answered", status=answer.status, error_code=error_code)
         return response(answer)
 
     @metrics.log_metrics

@@ -14,6 +14,9 @@ from aws_lambda_powertools import Logger, Metrics
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "giftcard")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "GiftCards")
+#: The deployment (CloudFormation stack) the metrics belong to, a dimension of every metric: dev
+#: and prod in one account then never feed each other's alarms. Unset locally.
+STACK = os.environ.get("STACK_NAME", "")
 
 # A request that emits no metric is normal here (most do not).
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -34,3 +37,5 @@ quiet_sdk_loggers()
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+if STACK:
+    metrics.set_default_dimensions(stack=STACK)

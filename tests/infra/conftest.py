@@ -20,10 +20,32 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
+from infra import PROJECT_ROOT
 from infra.audit import FUNCTION_FOLDER as AUDIT_FOLDER
 from infra.events import PUBLISHER
 from infra.functions import FUNCTIONS
 from infra.stack import GiftCardStack, build_app
+
+#: cdk.json's context (feature flags, environment presets), as `cdk synth` gives it to the app:
+#: every synthesis here starts from it.
+CDK_JSON_CONTEXT: dict[str, Any] = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+
+#: The prod preset with what it requires (its account, region and alarm subscriber).
+PROD_CONTEXT: dict[str, Any] = {
+    "env": "prod",
+    "account": "123456789012",
+    "region": "eu-central-1",
+    "alarm_email": "oncall@example.com",
+}
+#: The extras the prod preset leaves off, switched on for the prod fixture (so every optional
+#: construct is synthesized, linted, nagged and checked by checkov).
+EXTRAS_CONTEXT: dict[str, Any] = {
+    "domain_name": "giftcards.example.com",
+    "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+    "hosted_zone_name": "example.com",
+    "trace_aws_calls": True,
+    "canary": True,
+}
 
 #: A deployment that sets everything a retailer might: allow-list, e-mail, service settings.
 CONFIGURED_CONTEXT: dict[str, Any] = {
@@ -83,13 +105,16 @@ def stub_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             f"# {asset}\ndef lambda_handler(event, context):\n    return {{}}\n"
         )
     layer = root / "layer" / "python" / "giftcard"
-    layer.mkdir(parents=True)
+    (layer / "__pycache__").mkdir(parents=True)
     (layer / "__init__.py").write_text("")
+    # What `make build` leaves: the runtime's bytecode; and one a host interpreter might add.
+    for tag in ("cpython-313", "cpython-311"):
+        (layer / "__pycache__" / f"__init__.{tag}.pyc").write_bytes(b"\x00")
     return {"functions_dir": str(root / "functions"), "layer_asset_dir": str(root / "layer")}
 
 
 def synthesize(context: dict[str, Any], outdir: Path) -> Synth:
-    app, stack = build_app(context, outdir=str(outdir))
+    app, stack = build_app({**CDK_JSON_CONTEXT, **context}, outdir=str(outdir))
     # The same check the app registers as a validation plugin (app.synth() fails on any
     # finding); run directly as well so a test can show what it found.
     violations = list(AwsSolutionsChecks(verbose=True).validate_scope(app).violations)
@@ -110,3 +135,17 @@ def synth(stub_assets: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
 def configured(stub_assets: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The stack with every optional setting given."""
     return synthesize({**stub_assets, **CONFIGURED_CONTEXT}, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def dev(stub_assets: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The dev preset."""
+    return synthesize({**stub_assets, "env": "dev"}, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def prod(stub_assets: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The prod preset, with what it requires and every extra it leaves off."""
+    return synthesize(
+        {**stub_assets, **PROD_CONTEXT, **EXTRAS_CONTEXT}, tmp_path_factory.mktemp("cdk.out")
+    )

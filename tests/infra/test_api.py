@@ -113,7 +113,11 @@ EXPECTED_GATEWAY_RESPONSES = {
     "BAD_REQUEST_BODY": ("400", "invalid_request"),
     "UNSUPPORTED_MEDIA_TYPE": ("405", "method_not_allowed"),
     "DEFAULT_4XX": (None, "invalid_request"),
-    "DEFAULT_5XX": (None, "internal_error"),
+    # A gateway 502/504 (function timeout, crash, throttling) may follow a commit: never
+    # "internal_error" (nothing committed), but retry_error (retry with the same key)
+    "INTEGRATION_TIMEOUT": ("503", "retry_error"),
+    "INTEGRATION_FAILURE": ("503", "retry_error"),
+    "DEFAULT_5XX": ("503", "retry_error"),
 }
 
 
@@ -192,3 +196,22 @@ def test_api_name_is_unique_per_stack(synth: Synth, configured: Synth) -> None:
     configured.template.has_resource_properties(
         "AWS::ApiGateway::RestApi", {"Name": "GiftCardsConfigured-webhooks"}
     )
+
+
+def test_the_execution_log_group_is_the_stacks_with_retention(synth: Synth) -> None:
+    # Given the group API Gateway writes its execution log to (it would create it, never to
+    # expire, if it did not exist when the stage first logs)
+    rest_api = synth.logical_id(synth.stack.api.rest_api)
+    stage_id = synth.logical_id(synth.stack.api.stage)
+    (group_id,) = [
+        lid
+        for lid, r in synth.resources("AWS::Logs::LogGroup").items()
+        if "API-Gateway-Execution-Logs_" in json.dumps(r["Properties"].get("LogGroupName"))
+    ]
+    group = synth.json["Resources"][group_id]
+    # Then it is named for this API and stage, expires, and exists before the stage
+    assert group["Properties"]["LogGroupName"] == {
+        "Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": rest_api}, "/v1"]]
+    }
+    assert group["Properties"]["RetentionInDays"] == 90
+    assert group_id in synth.json["Resources"][stage_id]["DependsOn"]

@@ -169,7 +169,7 @@ def test_operator_functions_get_run_and_read_grants(stub_assets: dict[str, str])
         "Operator",
         runtime=RUNTIME,
         handler="handler.lambda_handler",
-        code=lambda_.Code.from_asset(str(functions / "balance")),
+        code=lambda_.Code.from_asset(str(functions / "route")),
     )
     job.grant_run(operator)
     job.grant_read(operator)
@@ -186,6 +186,20 @@ def test_operator_functions_get_run_and_read_grants(stub_assets: dict[str, str])
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     invoke = next(s for s in statements if "lambda:InvokeFunction" in _as_list(s["Action"]))
-    assert {"Fn::GetAtt": [audit_fn, "Arn"]} in _as_list(invoke["Resource"])
+    # the job itself, not its versions
+    assert _as_list(invoke["Resource"]) == [{"Fn::GetAtt": [audit_fn, "Arn"]}]
     query = next(s for s in statements if s["Action"] == "dynamodb:Query")
     assert query["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["AUDIT"]}}
+
+
+def test_the_stack_grants_the_audit_routes_from_the_registry(synth: Synth) -> None:
+    # The route registry's Access says which operator routes start the job or read audits
+    by_name = synth.stack.functions.by_name
+    run = synth.json["Resources"][synth.logical_id(by_name["admin_audit_run"].function)]
+    audit_fn = synth.logical_id(synth.stack.audit.function)
+    assert run["Properties"]["Environment"]["Variables"]["AUDIT_FUNCTION_NAME"] == {"Ref": audit_fn}
+    for name, construct in by_name.items():
+        env = synth.json["Resources"][synth.logical_id(construct.function)]["Properties"][
+            "Environment"
+        ]["Variables"]
+        assert ("AUDIT_FUNCTION_NAME" in env) == (name == "admin_audit_run"), name

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infra.functions import FUNCTIONS, TRANSACT_ACTIONS
+from infra.layer import shipped_files
 from tests.infra.conftest import Synth
 
 EXPECTED_TABLE_ACTIONS: dict[str, set[str]] = {
@@ -70,6 +71,7 @@ EXPECTED_INDEX_QUERIES = {
 }
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+FAILURE_QUEUE_ACTIONS = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -151,6 +153,12 @@ def test_each_role_holds_exactly_its_own_grants(synth: Synth, name: str) -> None
             assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [log_group, "Arn"]}]
     assert actions_on(statements, "logs:") == LOG_ACTIONS
     assert actions_on(statements, "xray:") == XRAY_ACTIONS
+    # The expiry job may send its failed runs to its own failure queue (infra/async_failures.py)
+    queue = synth.logical_id(synth.stack.expiry_failures.queue)
+    for statement in statements:
+        if actions_on([statement], "sqs:"):
+            assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [queue, "Arn"]}]
+    sends = FAILURE_QUEUE_ACTIONS if name == "reservation_expiry" else set()
     every_action = {a for s in statements for a in _as_list(s["Action"])}
     index_query = {"dynamodb:Query"} if name in EXPECTED_INDEX_QUERIES else set()
     assert every_action == (
@@ -160,6 +168,7 @@ def test_each_role_holds_exactly_its_own_grants(synth: Synth, name: str) -> None
         | {"secretsmanager:GetSecretValue"}
         | LOG_ACTIONS
         | XRAY_ACTIONS
+        | sends
     )
 
 
@@ -278,3 +287,51 @@ def test_reservation_expiry_runs_every_15_minutes(synth: Synth) -> None:
     assert rule["ScheduleExpression"] == "rate(15 minutes)"
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [expiry, "Arn"]}
+
+
+def test_the_layer_asset_ships_the_runtimes_bytecode(synth: Synth) -> None:
+    # Given the layer directory `make build` leaves (stub: one module, its cpython-313 bytecode,
+    # and a cpython-311 file a host interpreter could have written)
+    (layer_id,) = synth.resources("AWS::Lambda::LayerVersion")
+    key = synth.json["Resources"][layer_id]["Properties"]["Content"]["S3Key"]
+    asset = synth.template_path.parent / f"asset.{key.removesuffix('.zip')}"
+    # When CDK stages it as the deployed asset
+    shipped = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
+    # Then the runtime's bytecode is in it (without it every cold start compiles the layer)
+    assert shipped == [
+        "python/giftcard/__init__.py",
+        "python/giftcard/__pycache__/__init__.cpython-313.pyc",
+    ]
+    # And it is exactly what infra.layer.shipped_files (which the bench measures) says
+    source = synth.stack.config.layer_asset_dir
+    assert [str(p.relative_to(source)) for p in shipped_files(source)] == shipped
+
+
+def test_the_expiry_job_is_not_retried_and_its_failures_are_kept(synth: Synth) -> None:
+    # Given the expiry job's asynchronous invoke configuration
+    expiry = synth.logical_id(synth.stack.functions.reservation_expiry)
+    (config,) = [
+        r["Properties"]
+        for r in synth.resources("AWS::Lambda::EventInvokeConfig").values()
+        if r["Properties"]["FunctionName"] == {"Ref": expiry}
+    ]
+    # Then Lambda does not retry a failed run (the next scheduled run repeats it) ...
+    assert config["MaximumRetryAttempts"] == 0
+    # ... and the failed event goes to an encrypted, TLS-only queue kept 14 days
+    (queue_id, queue) = next(iter(synth.resources("AWS::SQS::Queue").items()))
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": [queue_id, "Arn"]
+    }
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    (policy,) = synth.resources("AWS::SQS::QueuePolicy").values()
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # And only the expiry job may send to it
+    senders = [
+        statement
+        for statement in role_statements(synth, "reservation_expiry")
+        if "sqs:SendMessage" in _as_list(statement["Action"])
+    ]
+    assert senders

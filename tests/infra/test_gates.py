@@ -135,3 +135,21 @@ def test_cdk_cli_synth_runs_the_app_from_cdk_json(
     assert result.returncode == 0, result.stderr[-3000:]
     template = json.loads((tmp_path / "cdk.out" / "GiftCardProvider.template.json").read_text())
     assert "AWS::WAFv2::WebACLAssociation" in json.dumps(template)
+
+
+def test_every_recommended_feature_flag_is_set() -> None:
+    # Given the flags this aws-cdk-lib recommends for new projects (what `cdk init` writes)
+    import tarfile
+
+    import aws_cdk
+
+    bundle = next((Path(aws_cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz"))
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile("package/recommended-feature-flags.json")
+        assert member is not None
+        recommended = json.loads(member.read())
+    # Then cdk.json sets each, to the recommended value: an unset flag keeps old, often unsafe,
+    # behaviour (and changes meaning silently when CDK's default moves)
+    context = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    assert len(recommended) > 80
+    assert {k: context.get(k) for k in recommended} == recommended

@@ -11,6 +11,12 @@ from aws_cdk.assertions import Match
 from giftcard import table as schema
 from tests.infra.conftest import Synth
 
+#: The custom metrics' dimensions: the service, and the stack (one per deployment).
+SERVICE_DIMENSIONS = [
+    {"Name": "service", "Value": "giftcard"},
+    {"Name": "stack", "Value": "GiftCardProvider"},
+]
+
 
 def only(synth: Synth, cfn_type: str) -> tuple[str, dict[str, Any]]:
     ((logical_id, resource),) = synth.resources(cfn_type).items()
@@ -268,7 +274,7 @@ def test_alarms_cover_api_functions_table_and_pin_lockouts(synth: Synth) -> None
 
     pin = next(p for p in by_metric["PinLockouts"] if p["Period"] == 300)
     assert pin["Namespace"] == "GiftCards"
-    assert pin["Dimensions"] == [{"Name": "service", "Value": "giftcard"}]
+    assert pin["Dimensions"] == SERVICE_DIMENSIONS
     assert pin["Threshold"] == 10
 
     table_metrics = json.dumps(by_metric["expression"])
@@ -299,7 +305,7 @@ def test_hardening_alarms(synth: Synth, metric: str, period: int, threshold: int
     ]
     (props,) = matching
     assert props["Namespace"] == "GiftCards"
-    assert props["Dimensions"] == [{"Name": "service", "Value": "giftcard"}]
+    assert props["Dimensions"] == SERVICE_DIMENSIONS
     assert props["Statistic"] == "Sum"
     assert props["Threshold"] == threshold
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
@@ -324,8 +330,9 @@ def test_every_alarm_notifies_the_encrypted_topic(synth: Synth) -> None:
         assert props["AlarmActions"] == [{"Ref": topic_id}], logical_id
         assert props["OKActions"] == [{"Ref": topic_id}], logical_id
     assert synth.resources("AWS::SNS::Subscription") == {}
-    # operations, and finance's liability dashboard (the audit's)
-    synth.template.resource_count_is("AWS::CloudWatch::Dashboard", 2)
+    # finance's liability dashboard (the audit's) is always there; the operations dashboard is
+    # an extra, off by default
+    synth.template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     # CloudWatch must be allowed to use the topic's key, or alarms never arrive
     synth.template.has_resource_properties(
         "AWS::KMS::Key",
@@ -345,6 +352,45 @@ def test_every_alarm_notifies_the_encrypted_topic(synth: Synth) -> None:
             },
         },
     )
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(document["Statement"])
+
+
+def test_alarm_topic_lets_cloudwatch_publish_for_this_stacks_alarms_only(synth: Synth) -> None:
+    # Given the topic's own policy (enforce_ssl replaces SNS's default one with it)
+    topic_id, _ = only(synth, "AWS::SNS::Topic")
+    _, policy = only(synth, "AWS::SNS::TopicPolicy")
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    statements = _statements(policy["Properties"]["PolicyDocument"])
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    # Then CloudWatch, and only CloudWatch, may publish: without it no alarm reaches anyone
+    (publish,) = allows
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert publish["Action"] == "sns:Publish"
+    assert publish["Resource"] == {"Ref": topic_id}
+    # And only on behalf of this account's alarms of this stack (no confused deputy)
+    assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source = json.dumps(publish["Condition"]["ArnLike"]["aws:SourceArn"])
+    for part in (":cloudwatch:", ":alarm:", "AWS::StackName", "AWS::AccountId", "AWS::Region"):
+        assert part in source
+    # And non-TLS publishing is still denied
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_cloudwatch_uses_the_topic_key_only_for_this_stacks_alarms(synth: Synth) -> None:
+    _, topic = only(synth, "AWS::SNS::Topic")
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    statements = _statements(synth.json["Resources"][key_id]["Properties"]["KeyPolicy"])
+    (cloudwatch,) = [
+        s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": {"Ref": "AWS::AccountId"}
+    }
+    assert ":alarm:" in json.dumps(cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"])
 
 
 def test_alarm_email_subscribes_to_the_topic(configured: Synth) -> None:

@@ -155,6 +155,25 @@ def test_customer_cards_and_erase(api: LocalApi) -> None:
     assert as_json(giftcard(api, "--json", "customer", "cards", "cli-cust-1")) == {"cards": []}
 
 
+def test_audit_and_reports_through_the_command(api: LocalApi) -> None:
+    issued(api, 12)
+    run = as_json(giftcard(api, "--json", "audit", "run"))
+    assert run["status"] == "finished"
+    latest = as_json(giftcard(api, "--json", "audit", "latest"))
+    assert latest["audit_id"] == run["audit_id"] and latest["mismatches"] == []
+    table = giftcard(api, "report", "liability")
+    assert table.returncode == 0 and "USD" in table.stdout
+    liability = as_json(
+        giftcard(api, "--json", "report", "liability", "--date", latest["as_of"][:10])
+    )
+    assert liability["audit_id"] == run["audit_id"]
+    dormancy = giftcard(api, "report", "dormancy")
+    assert dormancy.returncode == 0 and "<1y" in dormancy.stdout
+    # Support cannot: exit 1 with the API's refusal
+    refused = giftcard(api, "audit", "run", key=SUPPORT)
+    assert refused.returncode == 1
+
+
 # giftcard console ---------------------------------------------------------------------------------
 
 #: Loopback only: never through a proxy configured in the environment.

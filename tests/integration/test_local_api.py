@@ -364,6 +364,21 @@ def test_authorizer_failure_is_503_and_a_refusal_401() -> None:
     assert calls == []  # the handler never ran
 
 
+def test_a_crashed_handler_is_503_retry_error_like_the_stacks_default_5xx() -> None:
+    # Given a handler that crashes (in AWS: a function error, timeout or throttle -> DEFAULT_5XX)
+    from giftcard.routes import ROUTES
+
+    def crashing(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise TimeoutError("the function ran out of time, maybe after committing")
+
+    served = [ServedRoute(route, path_pattern(route.path), crashing) for route in ROUTES]
+    answer = Gateway(Settings(), served, _allow).answer(
+        "POST", "/gift_card/issue", [("Authorization", "k")], b"{}"
+    )
+    # Then the answer does not claim "nothing was committed": 503 retry_error (retry, same key)
+    assert (answer.status, json.loads(answer.body)["error_code"]) == (503, "retry_error")
+
+
 def test_allowed_request_reaches_the_handler_as_a_proxy_event() -> None:
     calls: list[dict[str, Any]] = []
     answer = _gateway(_allow, calls).answer(

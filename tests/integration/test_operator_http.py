@@ -312,3 +312,49 @@ def test_no_card_number_or_pin_in_the_local_run_logs(api: LocalApi) -> None:
     assert "holder.7@example.net" not in output and "Holder Seven" not in output
     # Reasons are the operator's words; they stay in the ledger, not in logs
     assert "goodwill after call 4471" not in output and REASON not in output
+
+
+def test_finance_runs_the_audit_and_reads_liability_and_dormancy(api: LocalApi) -> None:
+    # Given cards in two currencies
+    issued(api, 10)
+    status, _ = api.post(
+        "/gift_card/issue", {"amount": {"value": 7, "currency": "EUR"}, "customer": {}}
+    )
+    assert status == 200
+    # Support may read cards but not run the audit or read finance's reports
+    for method, path in (
+        ("POST", "/admin/audit/run"),
+        ("GET", "/admin/audit/latest"),
+        ("GET", "/admin/reports/liability"),
+    ):
+        status, refused = signed(
+            api, method, path, {} if method == "POST" else None, key=SUPPORT_KEY
+        )
+        assert (status, refused["error_code"]) == (403, "forbidden"), path
+    # When finance runs the audit (the local run runs it in the request)
+    status, run = signed(api, "POST", "/admin/audit/run", {})
+    assert (status, run["status"]) == (200, "finished")
+    # Then the latest audit is it, with no mismatch and every card checked
+    status, audit = signed(api, "GET", "/admin/audit/latest")
+    assert status == 200 and audit["audit_id"] == run["audit_id"]
+    assert audit["mismatches"] == [] and audit["cards_checked"] >= 2
+    # And liability per currency is what the cards hold, for today's date and by default
+    day = audit["as_of"][:10]
+    status, by_date = signed(api, "GET", f"/admin/reports/liability?date={day}")
+    status_latest, latest = signed(api, "GET", "/admin/reports/liability")
+    assert status == status_latest == 200 and by_date == latest
+    currencies = {c["currency"]: c for c in latest["currencies"]}
+    assert currencies["EUR"]["outstanding"]["value"] >= 7
+    assert currencies["EUR"]["outstanding"] == {
+        "value": currencies["EUR"]["spendable"]["value"] + currencies["EUR"]["held"]["value"],
+        "currency": "EUR",
+    }
+    status, dormancy = signed(api, "GET", "/admin/reports/dormancy")
+    assert status == 200
+    eur = next(c for c in dormancy["currencies"] if c["currency"] == "EUR")
+    assert [b["bucket"] for b in eur["buckets"]] == ["<1y", "1-2y", "2-3y", "3-5y", ">=5y"]
+    # A date with no audit is a clear 404; a malformed date is invalid_request
+    status, missing = signed(api, "GET", "/admin/reports/liability?date=2001-01-01")
+    assert (status, missing["error_code"]) == (404, "audit_not_found")
+    status, bad = signed(api, "GET", "/admin/reports/liability?date=yesterday")
+    assert (status, bad["error_code"]) == (400, "invalid_request")

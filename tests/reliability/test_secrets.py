@@ -2,8 +2,8 @@
 
 - The authorizer refuses every kind of wrong key (missing, empty, wrong, one character off,
   oversized, wrong scheme, wrong header) with the identical answer: in-process the identical
-  ``Unauthorized`` failure, over HTTP the identical 401 bytes, and the request never reaches a
-  handler.
+  Deny policy (an answer, not a function error), over HTTP the identical 401 bytes, and the
+  request never reaches a handler.
 - Two active keys both work during a rotation (each recorded with its own key id); a key taken
   out of the secret stops working.
 - Constant time only: the service's source compares no key, PIN, secret or hash material with
@@ -87,21 +87,26 @@ def authorize(aws: None) -> Any:
     return handler("authorizer")
 
 
-def _refusal(authorize: Any, headers: dict[str, str] | None) -> tuple[type, str]:
-    with pytest.raises(Exception) as raised:
-        authorize(authorizer_event(headers), LambdaContext())
-    return type(raised.value), str(raised.value)
+#: The one refusal (giftcard.auth.deny): an answer, never an exception.
+DENY = ("unauthenticated", "Deny")
+
+
+def _refusal(authorize: Any, headers: dict[str, str] | None) -> tuple[str, str]:
+    answer = authorize(authorizer_event(headers), LambdaContext())
+    (statement,) = answer["policyDocument"]["Statement"]
+    assert "context" not in answer
+    return answer["principalId"], statement["Effect"]
 
 
 def test_every_wrong_key_gets_the_identical_refusal_in_process(authorize: Any) -> None:
     # Given the authorizer; when each kind of wrong credential is presented
-    refusals: dict[str, tuple[type, str]] = {}
+    refusals: dict[str, tuple[str, str]] = {}
     with DynamoCalls() as calls:
         for name, headers in refused_headers(API_KEY).items():
             refusals[name] = _refusal(authorize, headers)
-    # Then every one fails with exactly API Gateway's "Unauthorized" (-> 401), nothing else
+    # Then every one gets the identical Deny (-> 401), nothing else
     distinct = set(refusals.values())
-    assert distinct == {(Exception, "Unauthorized")}, sorted(refusals)
+    assert distinct == {DENY}, sorted(refusals)
     # And no card storage was touched
     assert calls.count == 0
 
@@ -138,10 +143,10 @@ def test_two_active_keys_both_work_during_a_rotation(authorize: Any) -> None:
         assert policy["context"] == {"key_id": key_id}
     # And the inactive key and a key too short to be safe are refused
     for key in ("retired-key-0123456789abcdefgh", "short"):
-        assert _refusal(authorize, {"Authorization": key}) == (Exception, "Unauthorized")
+        assert _refusal(authorize, {"Authorization": key}) == DENY
     # When the rotation completes (the old key removed), the old key stops working
     _set_api_keys([{"id": "new", "key": NEXT_KEY}])
-    assert _refusal(authorize, {"Authorization": API_KEY}) == (Exception, "Unauthorized")
+    assert _refusal(authorize, {"Authorization": API_KEY}) == DENY
     assert authorize(authorizer_event({"Authorization": NEXT_KEY}), LambdaContext())
 
 

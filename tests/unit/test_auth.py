@@ -23,17 +23,28 @@ def authorize(headers: dict[str, str] | None) -> dict[str, Any]:
     return lambda_handler(authorizer_event(headers), LambdaContext())
 
 
-def refused(headers: dict[str, str] | None) -> BaseException:
+def refused(headers: dict[str, str] | None) -> dict[str, Any]:
+    # A refusal is an answer, never an exception: Lambda would count an exception as a function
+    # error (the AuthorizerErrors alarm) and API Gateway would not cache it.
+    return authorize(headers)
+
+
+def failed(headers: dict[str, str] | None) -> BaseException:
     with pytest.raises(Exception) as info:
         authorize(headers)
     return info.value
 
 
-def assert_unauthorized(error: BaseException) -> None:
-    # API Gateway answers 401 for exactly this exception message, and nothing else must leak
-    assert type(error) is Exception
-    assert str(error) == "Unauthorized"
-    assert error.__cause__ is None and error.__suppress_context__
+def assert_unauthorized(answer: dict[str, Any]) -> None:
+    # The one refusal: a Deny on the whole stage (API Gateway: ACCESS_DENIED, which the stack
+    # answers with 401 unauthorized, cached per header value), naming no key and carrying nothing
+    assert answer == {
+        "principalId": "unauthenticated",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": STAGE}],
+        },
+    }
 
 
 def set_api_keys(value: Any) -> None:
@@ -163,7 +174,7 @@ def test_every_active_key_is_compared(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("env", [{"API_KEYS_SECRET_ID": "giftcards/missing"}])
 def test_unreadable_key_secret_is_not_unauthorized() -> None:
     # Secrets Manager failing must not look like a wrong key: API Gateway answers 503.
-    error = refused({"Authorization": API_KEY})
+    error = failed({"Authorization": API_KEY})
     assert isinstance(error, RetryError)
     assert str(error) != "Unauthorized"
 

@@ -321,9 +321,10 @@ class Gateway:
             result = served.handler(event, LambdaContext(served.route.function, request_id))
             answer = _from_proxy_result(result)
         except Exception as exc:
-            # In AWS a crashed integration is API Gateway's DEFAULT_5XX; the contract says 500.
+            # In AWS a crashed integration is API Gateway's DEFAULT_5XX, which the stack answers
+            # 503 retry_error (a crash may follow a commit; a retry with the same key is safe).
             log_line("ERROR", "handler failed", request_id=request_id, error=type(exc).__name__)
-            answer = error_answer(errors.InternalError())
+            answer = error_answer(errors.RetryError())
         answer.headers["x-amzn-RequestId"] = request_id
         answer.key_id = caller
         return answer
