@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_CLI_NOTICES := false
 
-.PHONY: help venv run test test-long mutation lint fmt build lock synth deploy destroy bench openapi events-schema import-stock clean
+.PHONY: help venv run test test-long mutation lint fmt build lock synth deploy destroy bench openapi events-schema import-stock console-screenshots clean
 
 help:
 	@echo "make run          serve the whole API locally on embedded moto (PORT=$(PORT))"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench        performance figures -> bench/results.json, docs/performance.md"
 	@echo "make openapi      regenerate docs/openapi.json from the models"
 	@echo "make events-schema  regenerate docs/events/detail.schema.json from the event model"
+	@echo "make console-screenshots   the console's browser tests, writing docs/console/*.png"
 	@echo "make import-stock CSV=cards.csv [ARGS='--dry-run']   import printed card stock"
 	@echo "                  (.venv/bin/giftcard --help: the operator command, docs/operations.md)"
 
@@ -76,7 +77,7 @@ fmt: venv
 
 # The checkov gate runs inside the suite (tests/infra/test_checkov.py) and must not be skipped here.
 test: venv node_modules/.installed $(CHECKOV_VENV)/.installed lint
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov GIFTCARD_REQUIRE_CHECKOV=1 $(PY) -m pytest -n 2 -q
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov GIFTCARD_REQUIRE_CHECKOV=1 $(PY) -m pytest -n 2 --dist loadgroup -q
 
 test-long: venv node_modules/.installed
 	GIFTCARD_LONG=1 $(PY) -m pytest -n 2 -q -m "not quick_only" tests/reliability
@@ -103,6 +104,11 @@ destroy: venv node_modules/.installed
 bench: venv build
 	$(PY) -m bench.run
 	$(PY) -m bench.report
+
+# The browser tests take the pages' screenshots; here they land in docs/console/ (committed).
+console-screenshots: venv node_modules/.installed
+	@test -x $${CHROMIUM:-/usr/bin/chromium} || { echo "no Chromium: apt-get install -y chromium (as root)" >&2; exit 1; }
+	GIFTCARD_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser
 
 openapi: venv
 	$(PY) -m tools.openapi --write docs/openapi.json

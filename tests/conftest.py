@@ -10,12 +10,33 @@ from typing import Any
 import pytest
 
 from giftcard.clock import FixedClock
+from tests.support import chromium
 from tests.support.calls import (
     SECRETS,
     CapturedLogs,
     assert_ledger_consistent,
     assert_no_secrets,
 )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    reason = chromium.missing()
+    if reason is None:
+        return f"browser tests (tests/browser): Chromium at {chromium.CHROMIUM}"
+    return f"browser tests (tests/browser): skipped: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say once, at the end, why the browser tests did not run (each skip says it too)."""
+    reason = chromium.missing()
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if report.nodeid.startswith("tests/browser/")
+    ]
+    if reason is not None and skipped:
+        terminalreporter.write_line(f"tests/browser: {len(skipped)} skipped: {reason}")
+
 
 #: 2027-01-15T08:00:00Z: the fixed clock's start.
 START = 1_800_000_000

@@ -1,13 +1,19 @@
 """The ``giftcard`` command end to end against the local run (``make run``): the command a support
 agent or finance user types, signed with their credentials, against the real operator routes;
-tables for people, ``--json`` for scripts, exit statuses, and never the number in its output.
+tables for people, ``--json`` for scripts, exit statuses, and never the number in its output;
+``giftcard console`` serving the console's page and signing its calls to the same API.
 """
 
 from __future__ import annotations
 
 import json
+import select
+import signal
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +47,22 @@ def giftcard(
     key: tuple[str, str] = FINANCE,
     tmp: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cli", "--url", api.url, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=command_env(key),
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def command_env(key: tuple[str, str] = FINANCE, **extra: str) -> dict[str, str]:
+    """The command's environment: the operator's key pair and nothing from this machine's AWS
+    files."""
+    return {
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}",
         "AWS_ACCESS_KEY_ID": key[0],
@@ -49,17 +70,8 @@ def giftcard(
         "AWS_CONFIG_FILE": "/nonexistent",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         "COLUMNS": "200",
+        **extra,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "tools.cli", "--url", api.url, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
 
 
 def issued(api: LocalApi, value: int = 40) -> tuple[str, str]:
@@ -160,3 +172,122 @@ def test_audit_and_reports_through_the_command(api: LocalApi) -> None:
     # Support cannot: exit 1 with the API's refusal
     refused = giftcard(api, "audit", "run", key=SUPPORT)
     assert refused.returncode == 1
+
+
+# giftcard console ---------------------------------------------------------------------------------
+
+#: Loopback only: never through a proxy configured in the environment.
+LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def start_console(api: LocalApi, *args: str, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """``giftcard --url API console ARGS`` running, and the address it printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.cli", "--url", api.url, "console", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=command_env(**env),
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    # A guard against a hung start, not a speed check.
+    ready, _, _ = select.select([process.stdout], [], [], 30)
+    line = process.stdout.readline() if ready else ""
+    if "Gift card console on " not in line:
+        process.kill()
+        _, err = process.communicate()
+        pytest.fail(f"the console did not start: {line!r} {err!r}")
+    return process, line.split("Gift card console on ", 1)[1].split()[0]
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    try:
+        return process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def fetch(url: str, body: dict[str, Any] | None = None) -> tuple[int, str, str]:
+    """(status, content type, text) of a GET, or of a POST as the console's page sends it."""
+    headers = {"X-Giftcard-Console": "1"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with LOCAL.open(request, timeout=30) as answer:
+            return answer.status, answer.headers["Content-Type"], answer.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_console_serves_the_page_and_signs_its_calls(api: LocalApi) -> None:
+    number, _ = issued(api, 12)
+    port = free_port()
+    # Given finance starts the console on a port of their choosing, without a browser
+    process, url = start_console(api, "--port", str(port), "--no-browser")
+    try:
+        # Then it serves the page on that port of 127.0.0.1
+        assert url == f"http://127.0.0.1:{port}/console/"
+        status, content_type, page = fetch(url)
+        assert (status, content_type) == (200, "text/html; charset=utf-8")
+        assert '<main id="main"' in page
+        # and the page's calls reach the local run signed with the operator's credentials
+        status, _, session = fetch(url + "api/session")
+        assert (status, json.loads(session)["policy"]) == (200, "finance")
+        status, _, found = fetch(url + "api/admin/cards/lookup", {"number": number})
+        assert status == 200 and json.loads(found)["card"]["last4"] == number[-4:]
+    finally:
+        # and Ctrl-C stops it cleanly, having printed nothing about the card
+        assert stop(process) == 0
+    out, err = process.communicate()
+    assert number not in out + err
+
+
+def test_console_opens_the_browser_on_its_page(api: LocalApi, tmp_path: Path) -> None:
+    # The browser is whatever $BROWSER names: here a script that writes down what it was given.
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o700)
+    process, url = start_console(api, BROWSER=str(browser))
+    try:
+        status, _, _ = fetch(url)
+        assert status == 200
+    finally:
+        assert stop(process) == 0
+    assert opened.read_text().strip() == url
+
+
+def test_console_on_a_taken_port_or_without_credentials_exits_2(api: LocalApi) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = giftcard(api, "console", "--port", port, "--no-browser")
+    assert busy.returncode == 2
+    assert f"cannot serve the console on 127.0.0.1:{port}" in busy.stderr
+    anonymous = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "--url", api.url, "console", "--no-browser"],
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in command_env().items() if "_ACCESS_KEY" not in k},
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert anonymous.returncode == 2 and "no AWS credentials" in anonymous.stderr

@@ -21,9 +21,10 @@ Command = Callable[[argparse.Namespace, "Context"], int]
 
 DESCRIPTION = (
     "Gift card back office: look up and act on cards through the operator API (signed with your "
-    "own AWS credentials), read the audit's reports, import printed stock, make print runs and "
-    "export cards. Card numbers may be given with spaces or dashes, or as '-' to read them from "
-    "standard input (kept out of shell history); they are never printed."
+    "own AWS credentials), read the audit's reports, open the operator console in a browser, "
+    "import printed stock, make print runs and export cards. Card numbers may be given with "
+    "spaces or dashes, or as '-' to read them from standard input (kept out of shell history); "
+    "they are never printed."
 )
 EPILOG = (
     "Exit status: 0 done; 1 refused by the service (the message says why) or stock rows "
@@ -76,7 +77,7 @@ def _reason(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tools.cli import card, customer, export, report, stock
+    from tools.cli import card, console, customer, export, report, stock
 
     parser = argparse.ArgumentParser(
         prog="giftcard", description=DESCRIPTION, epilog=EPILOG, parents=[_common(False)]
@@ -156,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit_group.add_subparsers(dest="action", metavar="ACTION", required=True)
     command(audit_sub, "run", report.audit_run, "start an audit now")
     command(audit_sub, "latest", report.audit_latest, "the latest audit's result")
+
+    # console --------------------------------------------------------------------------------
+    leaf = command(
+        groups,
+        "console",
+        console.console,
+        "the operator console: the back office in your browser, served on 127.0.0.1 and signed "
+        "with your AWS credentials until Ctrl-C",
+    )
+    console.add_options(leaf)
 
     # stock, cards export (direct table access) ------------------------------------------------
     stock_group = groups.add_parser("stock", help="printed card stock: import, print runs")

@@ -43,6 +43,11 @@ JSON_TYPE = "application/json"
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 #: (method, request target, headers, body) -> the caller's ARN; raises when the signature fails.
 OperatorVerifier = Callable[[str, str, list[tuple[str, str]], bytes], str]
+#: A local-only app under a path prefix (the operator console): (method, request target, headers,
+#: body) -> (status, headers, body).
+MountedApp = Callable[
+    [str, str, list[tuple[str, str]], bytes | None], tuple[int, Mapping[str, str], bytes]
+]
 
 
 # Routes ------------------------------------------------------------------------------------------
@@ -171,6 +176,8 @@ class Gateway:
         self.operator_pages = dict(operator_pages or {})
         #: Local-only GET pages: path -> (content type, body).
         self.pages = dict(pages or {})
+        #: Local-only apps by path prefix (``/console``): they answer every method themselves.
+        self.mounts: dict[str, MountedApp] = {}
 
     def match(self, path: str) -> tuple[ServedRoute, dict[str, str]] | None:
         for served in self.routes:
@@ -193,6 +200,10 @@ class Gateway:
         if method in ("GET", "HEAD") and path in self.pages:
             content_type, page = self.pages[path]
             return Answer(200, page, {"Content-Type": content_type})
+        for prefix, app in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                status, answer_headers, answer_body = app(method, target, headers, body)
+                return Answer(status, answer_body, dict(answer_headers))
         if path in self.operator_pages:
             caller = self._operator(method, target, headers, body)
             if caller is None or method != "GET":

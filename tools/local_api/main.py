@@ -12,8 +12,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from botocore.credentials import Credentials
+
 from giftcard.routes import FINANCE, SUPPORT, WEBHOOKS
 from giftcard.settings import Settings, get_settings
+from tools.console import ConsoleApp
 from tools.local_api import events as events_out
 from tools.local_api.docs import docs_pages
 from tools.local_api.gateway import (
@@ -45,6 +48,10 @@ RECENT_EVENTS_PATH = "/admin/events/recent"
 SUPPORT_ACCESS_KEY_ID = "SUPPORT_ACCESS_KEY_ID"
 SUPPORT_SECRET_ACCESS_KEY = "SUPPORT_SECRET_ACCESS_KEY"
 LOCAL_SUPPORT_ARN = "arn:aws:iam::000000000000:user/local-support"
+#: The operator console (tools/console) signing as the local finance operator, and as the local
+#: support operator (the read-only look).
+CONSOLE_MOUNT = "/console"
+SUPPORT_CONSOLE_MOUNT = "/support-console"
 
 
 def _giftcard() -> str:
@@ -114,15 +121,34 @@ def banner(
             f"  ADMIN_ACCESS_KEY_ID={operator.access_key_id}",
             f"  ADMIN_SECRET_ACCESS_KEY={operator.secret_access_key}",
             f"  {cli_invocation(operator, base_url, REGION, command=_giftcard())}",
+            f"  console        {base_url}{CONSOLE_MOUNT}/    (signed as this finance operator)",
         ]
     if support is not None:
         lines += [
             f"  a support agent (support policy only; {support.arn}):",
             f"  {SUPPORT_ACCESS_KEY_ID}={support.access_key_id}",
             f"  {SUPPORT_SECRET_ACCESS_KEY}={support.secret_access_key}",
+            f"  console        {base_url}{SUPPORT_CONSOLE_MOUNT}/    (signed as this support "
+            "agent)",
         ]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
+
+
+def console_mounts(
+    base_url: str, operator: OperatorCredential, support: OperatorCredential
+) -> dict[str, Any]:
+    """The console at /console (finance) and /support-console (support), calling this run's
+    operator API over HTTP with real SigV4 signatures, like ``giftcard console`` does."""
+    mounts: dict[str, Any] = {}
+    for mount, credential, label in (
+        (CONSOLE_MOUNT, operator, "local finance operator"),
+        (SUPPORT_CONSOLE_MOUNT, support, "local support agent"),
+    ):
+        keys = Credentials(credential.access_key_id, credential.secret_access_key)
+        app = ConsoleApp(base_url, keys, REGION, mount=mount, label=label)
+        mounts[mount] = app.handle
+    return mounts
 
 
 def main() -> int:
@@ -210,6 +236,7 @@ def main() -> int:
             api_key_header=settings.api_key_header,
         )
         server.gateway.pages, docs_warnings = docs_pages(document)
+        server.gateway.mounts = console_mounts(base_url, operator, support)
         for warning in docs_warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print(
