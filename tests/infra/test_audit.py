@@ -118,7 +118,11 @@ def test_any_mismatch_alarms_to_the_topic(synth: Synth) -> None:
     topic = {"Ref": synth.logical_id(synth.stack.monitoring.topic)}
     assert props["Namespace"] == "GiftCards"
     assert props["MetricName"] == metric_names.AUDIT_MISMATCHES
-    assert props["Dimensions"] == [{"Name": "service", "Value": "giftcard"}]
+    # (the stack dimension keeps dev's and prod's audits apart in one account)
+    assert props["Dimensions"] == [
+        {"Name": "service", "Value": "giftcard"},
+        {"Name": "stack", "Value": synth.stack.stack_name},
+    ]
     assert (props["Statistic"], props["Period"]) == ("Maximum", 86400)
     assert props["Threshold"] == 1
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"

@@ -36,7 +36,8 @@ def alarm_inputs(synth: Synth) -> set[str]:
         metrics = props.get("Metrics") or [{"MetricStat": {"Metric": props}}]
         for metric in metrics:
             stat = metric.get("MetricStat", {}).get("Metric")
-            if stat and "Ref" not in json.dumps(stat["Dimensions"]):
+            dimensions = json.dumps(stat["Dimensions"]) if stat else ""
+            if stat and '"Ref"' not in dimensions and '"Fn::GetAtt"' not in dimensions:
                 found.add(json.dumps([stat["Namespace"], stat["MetricName"], stat["Dimensions"]]))
     return found
 
@@ -101,7 +102,7 @@ def test_presets_set_retention_throttling_and_protection(dev: Synth, prod: Synth
             for r in synth.resources("AWS::Logs::LogGroup").values()
         }
         assert retention == {days}, synth.stack.stack_name
-        (stage,) = synth.resources("AWS::ApiGateway::Stage").values()
+        stage = synth.json["Resources"][synth.logical_id(synth.stack.api.stage)]
         (settings,) = stage["Properties"]["MethodSettings"]
         assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (rate, burst)
         assert synth.stack.termination_protection is protected

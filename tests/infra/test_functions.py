@@ -122,8 +122,14 @@ def test_each_role_holds_exactly_its_own_grants(synth: Synth, name: str) -> None
             assert set(_as_list(statement["Action"])) <= XRAY_ACTIONS, statement
 
     # DynamoDB: exactly the expected actions on the table, and Query on its one index if any
-    dynamo = [s for s in statements if actions_on([s], "dynamodb:")]
-    on_table = [s for s in dynamo if _as_list(s["Resource"]) == [table_arn]]
+    # one statement per resource (CDK may merge a table and an index statement with equal actions)
+    dynamo = [
+        {**s, "Resource": [resource]}
+        for s in statements
+        if actions_on([s], "dynamodb:")
+        for resource in _as_list(s["Resource"])
+    ]
+    on_table = [s for s in dynamo if s["Resource"] == [table_arn]]
     on_index = [s for s in dynamo if s not in on_table]
     assert actions_on(on_table, "dynamodb:") == EXPECTED_TABLE_ACTIONS[name]
     if name in ("admin_audit_latest", "admin_report_liability", "admin_report_dormancy"):
@@ -318,13 +324,17 @@ def test_the_expiry_job_is_not_retried_and_its_failures_are_kept(synth: Synth) -
     # Then Lambda does not retry a failed run (the next scheduled run repeats it) ...
     assert config["MaximumRetryAttempts"] == 0
     # ... and the failed event goes to an encrypted, TLS-only queue kept 14 days
-    (queue_id, queue) = next(iter(synth.resources("AWS::SQS::Queue").items()))
-    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
-        "Fn::GetAtt": [queue_id, "Arn"]
-    }
+    destination = config["DestinationConfig"]["OnFailure"]["Destination"]
+    queue_id = destination["Fn::GetAtt"][0]
+    assert destination == {"Fn::GetAtt": [queue_id, "Arn"]}
+    queue = synth.resources("AWS::SQS::Queue")[queue_id]
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    (policy,) = synth.resources("AWS::SQS::QueuePolicy").values()
+    (policy,) = [
+        p
+        for p in synth.resources("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
     (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

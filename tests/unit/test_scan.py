@@ -93,7 +93,10 @@ def attribute_values() -> Any:
 
     scalars = st.one_of(
         st.text().map(lambda v: {"S": v}),
-        st.decimals(allow_nan=False, allow_infinity=False, places=4).map(lambda v: {"N": str(v)}),
+        # DynamoDB numbers: at most 38 significant digits (boto3 itself refuses more)
+        st.decimals(
+            min_value=-(10**30), max_value=10**30, allow_nan=False, allow_infinity=False, places=4
+        ).map(lambda v: {"N": str(v)}),
         st.integers(-(10**30), 10**30).map(lambda v: {"N": str(v)}),
         st.booleans().map(lambda v: {"BOOL": v}),
         st.just({"NULL": True}),
