@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from giftcard.events import detail_schema
+from tools.generated import emit
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "docs" / "events" / "detail.schema.json"
@@ -38,23 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"exit 1 if PATH (default {DEFAULT_OUTPUT.relative_to(ROOT)}) is out of date",
     )
     args = parser.parse_args(argv)
-    text = render()
-    if args.write is not None:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(text, encoding="utf-8")
-        print(f"wrote {args.write}", file=sys.stderr)
-        return 0
-    if args.check is not None:
-        try:
-            current = args.check.read_text(encoding="utf-8")
-        except OSError:
-            current = None
-        if current != text:
-            print(f"{args.check} is out of date: run make events-schema", file=sys.stderr)
-            return 1
-        return 0
-    sys.stdout.write(text)
-    return 0
+    return emit(render(), write=args.write, check=args.check, make_target="events-schema")
 
 
 if __name__ == "__main__":

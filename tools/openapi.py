@@ -27,6 +27,7 @@ from pydantic.json_schema import models_json_schema
 
 from giftcard import errors, models
 from giftcard.routes import ROUTES, WEBHOOKS, Route
+from tools.generated import emit
 from tools.openapi_text import (
     API_DESCRIPTION,
     COMMON_ERRORS,
@@ -305,23 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"exit 1 if PATH (default {DEFAULT_OUTPUT.relative_to(ROOT)}) is out of date",
     )
     args = parser.parse_args(argv)
-    text = render(build_document())
-    if args.write is not None:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(text, encoding="utf-8")
-        print(f"wrote {args.write}", file=sys.stderr)
-        return 0
-    if args.check is not None:
-        try:
-            current = args.check.read_text(encoding="utf-8")
-        except OSError:
-            current = None
-        if current != text:
-            print(f"{args.check} is out of date: run make openapi", file=sys.stderr)
-            return 1
-        return 0
-    sys.stdout.write(text)
-    return 0
+    return emit(render(build_document()), write=args.write, check=args.check, make_target="openapi")
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from giftcard import items, money
 from giftcard.jsonio import dumps
-from giftcard.writes import LedgerEntry
+from giftcard.writes import EntryKind, LedgerEntry
 
 SOURCE = "giftcard"
 
@@ -45,22 +45,7 @@ DETAIL_TYPES: Mapping[str, str] = {
     "customer_erased": "Gift Card Customer Erased",
 }
 
-Kind = Literal[
-    "issue",
-    "activate",
-    "deactivate_void",
-    "hold",
-    "capture",
-    "release",
-    "release_void",
-    "refund",
-    "adjust",
-    "freeze",
-    "unfreeze",
-    "unlock_pin",
-    "expiry_set",
-    "customer_erased",
-]
+Kind = EntryKind
 if set(get_args(Kind)) != set(DETAIL_TYPES):
     raise RuntimeError("events.Kind and events.DETAIL_TYPES must name the same kinds")
 

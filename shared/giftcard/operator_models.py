@@ -36,6 +36,7 @@ from giftcard.models import (
     RequestModel,
     ResponseModel,
 )
+from giftcard.writes import EntryKind
 
 # Requests ----------------------------------------------------------------------------------------
 
@@ -228,23 +229,6 @@ class CustomerEraseRequest(RequestModel):
 
 Instant = Annotated[
     str, Field(description="UTC, ISO 8601 to the second", examples=["2026-11-26T10:00:00Z"])
-]
-
-EntryKind = Literal[
-    "issue",
-    "activate",
-    "deactivate_void",
-    "hold",
-    "capture",
-    "release",
-    "release_void",
-    "refund",
-    "adjust",
-    "freeze",
-    "unfreeze",
-    "unlock_pin",
-    "expiry_set",
-    "customer_erased",
 ]
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from giftcard.cards import Card, CardState, Frozen, Instrument
 
 ENTRY_PREFIX = "ENTRY#"
 ISSUANCE_PREFIX = "ISSUANCE#"
 
-#: The kinds of ledger entry NewStore's calls write (money moved, or a card's lifecycle).
-LEDGER_KINDS = (
+#: Every kind of ledger entry: NewStore's calls write the first eight (money moved, or a card's
+#: lifecycle), an operator's action the rest (only ``adjust`` moves money). The one list: the
+#: operator API's ``Entry`` and the events' ``detail`` take their ``kind`` type from it.
+EntryKind = Literal[
     "issue",
     "activate",
     "deactivate_void",
@@ -26,16 +28,18 @@ LEDGER_KINDS = (
     "release",
     "release_void",
     "refund",
-)
-#: The kinds an operator's action writes (back office); only ``adjust`` moves money.
-OPERATOR_KINDS = (
     "adjust",
     "freeze",
     "unfreeze",
     "unlock_pin",
     "expiry_set",
     "customer_erased",
-)
+]
+ENTRY_KINDS: tuple[str, ...] = get_args(EntryKind)
+#: The kinds an operator's action writes (back office).
+OPERATOR_KINDS = ENTRY_KINDS[ENTRY_KINDS.index("adjust") :]
+#: The kinds NewStore's calls write.
+LEDGER_KINDS = ENTRY_KINDS[: ENTRY_KINDS.index("adjust")]
 
 
 @dataclass(frozen=True)
