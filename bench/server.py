@@ -29,6 +29,14 @@ def loopback_aws() -> Iterator[dict[str, str]]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    # moto's backends live in this process, whatever the port: a second loopback run (the audit's
+    # after the local scale's) would meet the first one's table. Start from nothing.
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"),
+        timeout=10,
+    ).close()
     saved = dict(os.environ)
     try:
         os.environ.update(BASE_ENV)
