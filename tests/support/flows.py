@@ -44,7 +44,10 @@ class FlowError(AssertionError):
 
 
 def available(name: str) -> bool:
-    return (ROOT / "functions" / name / "handler.py").is_file()
+    """A route of the registry, or a function folder of its own (authorizer, scheduled jobs)."""
+    from giftcard.routes import ROUTES_BY_FUNCTION
+
+    return name in ROUTES_BY_FUNCTION or (ROOT / "functions" / name / "handler.py").is_file()
 
 
 def load_handler(name: str) -> Callable[..., dict[str, Any]]:
