@@ -3,7 +3,9 @@ check that the committed copy is current, one way for every generator."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -26,3 +28,29 @@ def emit(text: str, *, write: Path | None, check: Path | None, make_target: str)
         return 0
     sys.stdout.write(text)
     return 0
+
+
+def generator_main(
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    description: str,
+    default_output: Path,
+    root: Path,
+    make_target: str,
+    render: Callable[[], str],
+) -> int:
+    """The command line every generator has: print, ``--write PATH`` or ``--check [PATH]``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--write", metavar="PATH", type=Path, help="write it to PATH")
+    action.add_argument(
+        "--check",
+        metavar="PATH",
+        type=Path,
+        nargs="?",
+        const=default_output,
+        help=f"exit 1 if PATH (default {default_output.relative_to(root)}) is out of date",
+    )
+    args = parser.parse_args(argv)
+    return emit(render(), write=args.write, check=args.check, make_target=make_target)

@@ -12,7 +12,6 @@ handlers), error examples from ``giftcard.errors``, request/response examples fr
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import re
@@ -27,7 +26,7 @@ from pydantic.json_schema import models_json_schema
 
 from giftcard import errors, models
 from giftcard.routes import ROUTES, WEBHOOKS, Route
-from tools.generated import emit
+from tools.generated import generator_main
 from tools.openapi_text import (
     API_DESCRIPTION,
     COMMON_ERRORS,
@@ -292,21 +291,15 @@ def render(document: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.openapi", description="Generate the API's OpenAPI 3.1 document."
+    return generator_main(
+        argv,
+        prog="python -m tools.openapi",
+        description="Generate the API's OpenAPI 3.1 document.",
+        default_output=DEFAULT_OUTPUT,
+        root=ROOT,
+        make_target="openapi",
+        render=lambda: render(build_document()),
     )
-    action = parser.add_mutually_exclusive_group()
-    action.add_argument("--write", metavar="PATH", type=Path, help="write the document to PATH")
-    action.add_argument(
-        "--check",
-        metavar="PATH",
-        type=Path,
-        nargs="?",
-        const=DEFAULT_OUTPUT,
-        help=f"exit 1 if PATH (default {DEFAULT_OUTPUT.relative_to(ROOT)}) is out of date",
-    )
-    args = parser.parse_args(argv)
-    return emit(render(build_document()), write=args.write, check=args.check, make_target="openapi")
 
 
 if __name__ == "__main__":
